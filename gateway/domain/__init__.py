@@ -1,0 +1,1 @@
+"""Pure domain types: frames, pack state, alarms, identity, snapshots. No I/O, no third-party types."""

@@ -1,0 +1,55 @@
+"""The measurement model: every field a pack protocol can bind a CAN signal to."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ScalarField(str, Enum):
+    PACK_VOLTAGE_V = "pack_voltage_v"
+    PACK_CURRENT_A = "pack_current_a"
+    CONTACTOR_STATE = "contactor_state"
+    BALANCING_ACTIVE = "balancing_active"
+    PACK_FAULT_FLAGS = "pack_fault_flags"
+
+
+class ArrayField(str, Enum):
+    CELL_VOLTAGE_V = "cell_voltage_v"
+    TEMPERATURE_C = "temperature_c"
+
+
+class IdentityField(str, Enum):
+    SERIAL_NUMBER = "serial_number"
+    CHEMISTRY = "chemistry"
+    FIRMWARE_MAJOR = "firmware_major"
+    FIRMWARE_MINOR = "firmware_minor"
+    FIRMWARE_PATCH = "firmware_patch"
+    CELL_COUNT = "cell_count"
+    SENSOR_COUNT = "sensor_count"
+    NOMINAL_CAPACITY_AH = "nominal_capacity_ah"
+
+
+class CommandField(str, Enum):
+    BALANCING_ENABLE = "balancing_enable"
+    BALANCING_MASK = "balancing_mask"
+    OPEN_REQUEST = "open_request"
+
+
+class CommandKind(str, Enum):
+    IDENTITY_REQUEST = "identity_request"
+    BALANCING = "balancing"
+    CONTACTOR_OPEN = "contactor_open"
+
+
+BoundField = ScalarField | ArrayField | IdentityField | CommandField
+
+
+def parse_bound_field(name: str) -> BoundField:
+    """The field called `name`, or ValueError listing the valid names."""
+    for kind in (ScalarField, ArrayField, IdentityField, CommandField):
+        try:
+            return kind(name)
+        except ValueError:
+            continue
+    valid = sorted(f.value for kind in (ScalarField, ArrayField, IdentityField, CommandField) for f in kind)
+    raise ValueError(f"unknown field {name!r}; valid fields: {', '.join(valid)}")

@@ -1,0 +1,147 @@
+"""Immutable snapshots: what the engine produces every tick and every output publishes.
+
+Conventions: SI units in names, current positive when charging, `soc`/`soh` as 0..1 ratios, NaN
+where a value is unknown (never seen, or stale), never a stale value dressed up as current.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from gateway.domain.alarms import AlarmCode, Severity
+from gateway.domain.identity import PackIdentity
+from gateway.domain.states import ContactorState, PackState
+
+_NO_ALARMS: Mapping[AlarmCode, Severity] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class PackSnapshot:
+    pack_id: str
+    index: int
+    state: PackState
+    online: bool
+    data_age_s: float
+    identity: PackIdentity | None
+    cell_model: str
+    pack_voltage_v: float
+    pack_current_a: float
+    cell_voltage_v: tuple[float, ...]
+    temperature_c: tuple[float, ...]
+    cell_soc: tuple[float, ...]
+    soc: float
+    soh: float
+    capacity_ah: float
+    charge_current_limit_a: float
+    discharge_current_limit_a: float
+    charge_voltage_limit_v: float
+    discharge_voltage_limit_v: float
+    contactor_state: ContactorState
+    pack_fault_flags: int
+    ah_charged: float
+    ah_discharged: float
+    wh_charged: float
+    wh_discharged: float
+    equivalent_full_cycles: float
+    alarms: Mapping[AlarmCode, Severity] = field(default_factory=lambda: _NO_ALARMS)
+
+    @property
+    def power_w(self) -> float:
+        return self.pack_voltage_v * self.pack_current_a
+
+    @property
+    def cell_voltage_min_v(self) -> float:
+        return _nan_min(self.cell_voltage_v)
+
+    @property
+    def cell_voltage_max_v(self) -> float:
+        return _nan_max(self.cell_voltage_v)
+
+    @property
+    def temperature_min_c(self) -> float:
+        return _nan_min(self.temperature_c)
+
+    @property
+    def temperature_max_c(self) -> float:
+        return _nan_max(self.temperature_c)
+
+    @property
+    def soc_min(self) -> float:
+        return _nan_min(self.cell_soc)
+
+    @property
+    def soc_max(self) -> float:
+        return _nan_max(self.cell_soc)
+
+    def alarm_mask(self, severity: Severity) -> int:
+        """Bitfield (bit = AlarmCode value) of the alarms active at exactly this severity."""
+        mask = 0
+        for code, active in self.alarms.items():
+            if active == severity:
+                mask |= code.bit
+        return mask
+
+    @property
+    def highest_severity(self) -> Severity:
+        return max(self.alarms.values(), default=Severity.NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSnapshot:
+    pack_count: int
+    packs_online: int
+    soc: float
+    soh: float
+    voltage_v: float
+    current_a: float
+    capacity_ah: float
+    charge_current_limit_a: float
+    discharge_current_limit_a: float
+    charge_voltage_limit_v: float
+    discharge_voltage_limit_v: float
+    highest_severity: Severity
+    alarm_masks: Mapping[Severity, int]
+
+    @property
+    def power_w(self) -> float:
+        return self.voltage_v * self.current_a
+
+
+@dataclass(frozen=True, slots=True)
+class BusStatistics:
+    bus: str
+    frames_received: int
+    frames_decoded: int
+    frames_rejected: Mapping[str, int]
+    frames_dropped_queue_full: int
+    frames_sent: int
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySnapshot:
+    sequence: int
+    wall_time: float
+    site_name: str
+    packs: tuple[PackSnapshot, ...]
+    site: SiteSnapshot
+    buses: tuple[BusStatistics, ...]
+    tick_duration_s: float
+
+    def pack(self, pack_id: str) -> PackSnapshot:
+        for pack in self.packs:
+            if pack.pack_id == pack_id:
+                return pack
+        raise KeyError(pack_id)
+
+
+def _nan_min(values: tuple[float, ...]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return min(finite) if finite else math.nan
+
+
+def _nan_max(values: tuple[float, ...]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return max(finite) if finite else math.nan

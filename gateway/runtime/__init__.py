@@ -1,0 +1,1 @@
+"""Runtime: aggregation of frames into measurements, the engine tick loop, the snapshot hub."""

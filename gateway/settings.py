@@ -1,0 +1,179 @@
+"""Settings: the one place defaults live.
+
+Sources, highest priority first: BMSGW_* environment variables (nested keys joined with `__`,
+e.g. `BMSGW_MODBUS__PORT=1502`), then the TOML file given to the CLI, then the defaults below.
+Loading and error translation live in `gateway.config_loader`.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+_toml_file: ContextVar[Path | None] = ContextVar("bmsgw_toml_file", default=None)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BusSettings(_Section):
+    """One CAN bus, opened with python-can (any interface python-can supports)."""
+
+    name: Identifier
+    interface: str = "socketcan"
+    channel: str = "can0"
+    bitrate: int | None = Field(default=500_000, ge=10_000, le=8_000_000)
+    receive_own_messages: bool = False
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    queue_size: int = Field(default=65_536, ge=64, description="bounded receive queue; oldest dropped")
+
+
+class PackSettings(_Section):
+    """One battery pack: where it talks, which protocol and which cells it has."""
+
+    id: Identifier
+    bus: Identifier
+    node_address: int = Field(ge=0, le=255)
+    protocol: Identifier = "bmsgw-ref-v1"
+    cell_model: Identifier = "nmc-200ah"
+    series_cells: int = Field(default=32, ge=24, le=32)
+    temperature_sensors: int = Field(default=8, ge=1, le=48)
+    modbus_unit_id: int | None = Field(default=None, ge=1, le=247)
+
+
+class EngineSettings(_Section):
+    tick_hz: float = Field(default=10.0, gt=0.0, le=100.0)
+    stale_timeout_s: float = Field(default=1.0, gt=0.0, le=60.0)
+    identity_request_interval_s: float = Field(default=5.0, gt=0.0)
+    checkpoint_interval_s: float = Field(default=10.0, gt=0.0, le=3600.0)
+
+
+class StoreSettings(_Section):
+    path: Path = Path("bms-gateway.sqlite")
+
+
+class ModbusSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=5020, ge=1, le=65535)
+    site_unit_id: int = Field(default=1, ge=1, le=247)
+    first_pack_unit_id: int = Field(default=2, ge=1, le=247)
+    map: Identifier = "native"
+
+
+class OpcUaSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=4840, ge=1, le=65535)
+    namespace_uri: str = "urn:bms-gateway:site"
+    update_interval_s: float = Field(default=0.5, gt=0.0, le=60.0)
+    map: Identifier = "native"
+
+
+class PrometheusSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=1, le=65535)
+
+
+class SimulatedFault(_Section):
+    """A fault the built-in simulator injects into one pack."""
+
+    kind: Literal["silent", "hot_cell", "weak_cell", "warming", "garbage_frames", "bad_crc", "bad_counter"]
+    start_s: float = Field(default=0.0, ge=0.0)
+    duration_s: float | None = Field(default=None, gt=0.0)
+    cell: int = Field(default=1, ge=1)
+    magnitude: float = 1.0
+
+
+class SimulatedPack(_Section):
+    """A pack the built-in simulator plays on a bus, speaking a mapping like a real pack would."""
+
+    node_address: int = Field(ge=0, le=255)
+    bus: Identifier
+    protocol: Identifier = "bmsgw-ref-v1"
+    cell_model: Identifier = "nmc-200ah"
+    series_cells: int = Field(default=32, ge=1, le=48)
+    temperature_sensors: int = Field(default=8, ge=1, le=48)
+    initial_soc: float = Field(default=0.6, ge=0.0, le=1.0)
+    ambient_c: float = 25.0
+    serial_number: int = Field(default=1000, ge=0, le=0xFFFFFFFF)
+    faults: tuple[SimulatedFault, ...] = ()
+
+
+class SimulationSettings(_Section):
+    """In-process pack simulator (the demo, tests, commissioning rehearsals)."""
+
+    enabled: bool = False
+    seed: int = 1
+    load_profile: Literal["drive", "constant", "idle"] = "drive"
+    load_scale_c: float = Field(default=0.5, ge=0.0, le=3.0)
+    status_period_s: float = Field(default=0.1, gt=0.0)
+    temperature_period_s: float = Field(default=1.0, gt=0.0)
+    time_scale: float = Field(default=1.0, gt=0.0, le=1000.0, description="simulated seconds per real second")
+    truth_file: Path | None = None
+    packs: tuple[SimulatedPack, ...] = ()
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the gateway needs to run; validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BMSGW_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    site_name: Identifier = "site"
+    mappings_dir: Path = DEFAULT_MAPPINGS_DIR
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    buses: tuple[BusSettings, ...] = ()
+    packs: tuple[PackSettings, ...] = ()
+    engine: EngineSettings = EngineSettings()
+    store: StoreSettings = StoreSettings()
+    modbus: ModbusSettings = ModbusSettings()
+    opcua: OpcUaSettings = OpcUaSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    simulation: SimulationSettings = SimulationSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _toml_file.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @classmethod
+    def from_sources(cls, toml_file: Path | None, **overrides: Any) -> GatewaySettings:
+        """Build from an optional TOML file plus the environment (raises pydantic's ValidationError)."""
+        token = _toml_file.set(toml_file)
+        try:
+            return cls(**overrides)
+        finally:
+            _toml_file.reset(token)
+
+    def unit_id_of(self, pack: PackSettings) -> int:
+        """The Modbus unit id of a pack: configured, or assigned in configuration order."""
+        if pack.modbus_unit_id is not None:
+            return pack.modbus_unit_id
+        return self.modbus.first_pack_unit_id + self.packs.index(pack)

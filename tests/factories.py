@@ -1,0 +1,56 @@
+"""Builders of realistic domain objects for tests of outputs (no engine needed)."""
+
+from __future__ import annotations
+
+import math
+from types import MappingProxyType
+
+from gateway.domain.alarms import AlarmCode, Severity
+from gateway.domain.identity import PackIdentity
+from gateway.domain.snapshot import BusStatistics, GatewaySnapshot, PackSnapshot, SiteSnapshot
+from gateway.domain.states import Chemistry, ContactorState, PackState
+
+
+def make_pack(index: int = 0, cells: int = 32, sensors: int = 8, *, online: bool = True,
+              alarms: dict[AlarmCode, Severity] | None = None) -> PackSnapshot:
+    cell_voltage = tuple(3.60 + 0.001 * index + 0.0005 * c for c in range(cells))
+    temperature = tuple(25.0 + 0.5 * index + 0.1 * s for s in range(sensors))
+    cell_soc = tuple(0.55 + 0.001 * c for c in range(cells))
+    nan = math.nan
+    return PackSnapshot(
+        pack_id=f"pack-{index + 1:02d}", index=index,
+        state=PackState.NORMAL if online else PackState.COMM_LOST, online=online,
+        data_age_s=0.05 if online else 5.0,
+        identity=PackIdentity(f"{1000 + index:010d}", "1.2.3", Chemistry.NMC, cells, sensors, 200.0),
+        cell_model="nmc-200ah",
+        pack_voltage_v=sum(cell_voltage) if online else nan, pack_current_a=-42.5 if online else nan,
+        cell_voltage_v=cell_voltage if online else (nan,) * cells,
+        temperature_c=temperature if online else (nan,) * sensors,
+        cell_soc=cell_soc, soc=0.56, soh=1.0, capacity_ah=200.0,
+        charge_current_limit_a=200.0 if online else 0.0, discharge_current_limit_a=400.0 if online else 0.0,
+        charge_voltage_limit_v=4.2 * cells, discharge_voltage_limit_v=2.5 * cells,
+        contactor_state=ContactorState.CLOSED, pack_fault_flags=0,
+        ah_charged=12.5, ah_discharged=30.25, wh_charged=1440.0, wh_discharged=3500.0,
+        equivalent_full_cycles=0.107,
+        alarms=MappingProxyType(dict(alarms or {})),
+    )
+
+
+def make_snapshot(packs: int = 4, sequence: int = 1, *, offline: tuple[int, ...] = (),
+                  alarms: dict[int, dict[AlarmCode, Severity]] | None = None) -> GatewaySnapshot:
+    pack_snapshots = tuple(
+        make_pack(i, online=i not in offline, alarms=(alarms or {}).get(i)) for i in range(packs)
+    )
+    online = [p for p in pack_snapshots if p.online]
+    site = SiteSnapshot(
+        pack_count=packs, packs_online=len(online), soc=0.56, soh=1.0,
+        voltage_v=sum(p.pack_voltage_v for p in online) / max(len(online), 1),
+        current_a=sum(p.pack_current_a for p in online), capacity_ah=200.0 * len(online),
+        charge_current_limit_a=sum(p.charge_current_limit_a for p in online),
+        discharge_current_limit_a=sum(p.discharge_current_limit_a for p in online),
+        charge_voltage_limit_v=4.2 * 32, discharge_voltage_limit_v=2.5 * 32,
+        highest_severity=max((p.highest_severity for p in pack_snapshots), default=Severity.NONE),
+        alarm_masks=MappingProxyType({s: 0 for s in Severity if s is not Severity.NONE}),
+    )
+    buses = (BusStatistics("demo", 1000, 990, MappingProxyType({"bad_crc": 7, "unknown_id": 3}), 0, 12),)
+    return GatewaySnapshot(sequence, 1_760_000_000.0 + sequence, "site", pack_snapshots, site, buses, 0.0012)
