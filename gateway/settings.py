@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -24,6 +25,7 @@ DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 _toml_file: ContextVar[Path | None] = ContextVar("bmsgw_toml_file", default=None)
+_base_values: ContextVar[dict[str, Any] | None] = ContextVar("bmsgw_base_values", default=None)
 
 
 class _Section(BaseModel):
@@ -161,16 +163,24 @@ class GatewaySettings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        base_values = _base_values.get()
+        if base_values is not None:
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=base_values))
         return tuple(sources)
 
     @classmethod
-    def from_sources(cls, toml_file: Path | None, **overrides: Any) -> GatewaySettings:
-        """Build from an optional TOML file plus the environment (raises pydantic's ValidationError)."""
-        token = _toml_file.set(toml_file)
+    def from_sources(cls, toml_file: Path | None, base_values: dict[str, Any] | None = None) -> GatewaySettings:
+        """Build from base values (lowest priority), an optional TOML file, then the environment.
+
+        Raises pydantic's ValidationError; `gateway.config_loader` turns it into a ConfigError.
+        """
+        file_token = _toml_file.set(toml_file)
+        base_token = _base_values.set(base_values)
         try:
-            return cls(**overrides)
+            return cls()
         finally:
-            _toml_file.reset(token)
+            _toml_file.reset(file_token)
+            _base_values.reset(base_token)
 
     def unit_id_of(self, pack: PackSettings) -> int:
         """The Modbus unit id of a pack: configured, or assigned in configuration order."""

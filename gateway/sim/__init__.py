@@ -1,0 +1,6 @@
+"""The built-in pack simulator: equivalent-circuit packs that speak a CAN mapping like real packs.
+
+`simulator.run_simulation` plays the configured packs on python-can buses (the demo, the
+`bms-gateway simulate` command, the end-to-end tests); the physics lives in `pack_model`, the load in
+`load_profile`, the injected faults in `faults` (physics) and `frame_faults` / `garbage` (frames).
+"""

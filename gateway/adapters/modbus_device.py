@@ -1,0 +1,55 @@
+"""One Modbus unit id as a pymodbus device context, served from a precomputed register image.
+
+Input registers (FC4) are slices of the unit's latest image (encoded once per snapshot by the
+output, never per request). Holding registers (FC3) are a reserved block that reads as zeros.
+Every write is refused with exception 01 (illegal function), and so are coils / discrete inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from pymodbus.constants import ExcCodes
+from pymodbus.datastore.context import ModbusBaseDeviceContext
+
+from gateway.codec.register_map import ReservedBlock
+
+READ_INPUT_REGISTERS = 4
+READ_HOLDING_REGISTERS = 3
+MAX_READ_COUNT = 125  # Modbus application protocol v1.1b3, 6.3 / 6.4
+
+
+class RegisterImageDevice(ModbusBaseDeviceContext):
+    def __init__(self, image: NDArray[np.uint16], holding_reserved: ReservedBlock) -> None:
+        self._image = image
+        self._holding_reserved = holding_reserved
+
+    @property
+    def image(self) -> NDArray[np.uint16]:
+        return self._image
+
+    def publish(self, image: NDArray[np.uint16]) -> None:
+        """Swap in the image of a newer snapshot (requests already answered keep the old one)."""
+        self._image = image
+
+    def reset(self) -> None:
+        """Nothing to reset: the image belongs to the snapshot hub."""
+
+    def getValues(self, func_code: int, address: int, count: int = 1) -> list[int] | ExcCodes:  # noqa: N802
+        if func_code not in (READ_INPUT_REGISTERS, READ_HOLDING_REGISTERS):
+            return ExcCodes.ILLEGAL_FUNCTION  # coils, discrete inputs, mask write / read-write (FC22/23)
+        if not 1 <= count <= MAX_READ_COUNT:
+            return ExcCodes.ILLEGAL_VALUE
+        if func_code == READ_HOLDING_REGISTERS:
+            reserved = self._holding_reserved.contains(address, count)
+            return [0] * count if reserved else ExcCodes.ILLEGAL_ADDRESS
+        image = self._image
+        if address < 0 or address + count > image.size:
+            return ExcCodes.ILLEGAL_ADDRESS
+        values: list[int] = image[address : address + count].tolist()
+        return values
+
+    def setValues(  # noqa: N802
+        self, func_code: int, address: int, values: list[int] | list[bool]
+    ) -> ExcCodes:
+        return ExcCodes.ILLEGAL_FUNCTION  # read-only until commands are designed

@@ -1,0 +1,130 @@
+"""The Modbus TCP output: publishes the latest snapshot through a register map (pymodbus server).
+
+One unit id for the site and one per configured pack. A background loop encodes every unit's
+register image once per new snapshot; requests only slice the current image, so a busy client
+never costs an encode and never delays the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Mapping
+
+from pymodbus.datastore import ModbusServerContext
+from pymodbus.pdu.device import ModbusDeviceIdentification
+from pymodbus.server import ModbusTcpServer
+
+from gateway.adapters.modbus_device import RegisterImageDevice
+from gateway.codec.register_map import RegisterMap
+from gateway.domain.snapshot import GatewaySnapshot
+from gateway.errors import AdapterError, ConfigError, Problem
+from gateway.runtime.hub import SnapshotHub
+from gateway.settings import ModbusSettings
+
+log = logging.getLogger(__name__)
+
+MIN_UNIT_ID = 1
+MAX_UNIT_ID = 247
+_SETTINGS = "modbus settings"
+
+
+class ModbusOutput:
+    """Service: serve the site and every pack on Modbus TCP until cancelled."""
+
+    name = "modbus"
+
+    def __init__(self, settings: ModbusSettings, hub: SnapshotHub, register_map: RegisterMap,
+                 unit_ids: Mapping[str, int]) -> None:
+        _check_unit_ids(settings.site_unit_id, unit_ids)
+        self.ready = asyncio.Event()
+        self._settings = settings
+        self._hub = hub
+        self._map = register_map
+        self._site = RegisterImageDevice(register_map.site.not_implemented_image(),
+                                         register_map.site.holding_reserved)
+        self._packs = {pack_id: RegisterImageDevice(register_map.pack.not_implemented_image(),
+                                                    register_map.pack.holding_reserved)
+                       for pack_id in unit_ids}
+        self._unit_ids = dict(unit_ids)
+
+    async def run(self) -> None:
+        sequence = self._publish(self._hub.latest)
+        devices = {self._settings.site_unit_id: self._site}
+        devices.update({self._unit_ids[pack_id]: device for pack_id, device in self._packs.items()})
+        context = ModbusServerContext(devices=devices, single=False)  # type: ignore[no-untyped-call]
+        server = ModbusTcpServer(
+            context,
+            address=(self._settings.host, self._settings.port),
+            identity=self._identity(),
+            ignore_missing_devices=False,  # unknown unit ids get exception 0B instead of silence
+        )
+        if not await server.listen():
+            raise AdapterError(_bind_failure_message(self._settings.host, self._settings.port))
+        log.info("Modbus TCP serving on %s:%d (site unit %d, %d pack unit(s), map %s v%d)",
+                 self._settings.host, self._settings.port, self._settings.site_unit_id, len(self._packs),
+                 self._map.name, self._map.version)
+        try:
+            self.ready.set()
+            while True:
+                snapshot = await self._hub.wait_newer(sequence)
+                sequence = self._publish(snapshot)
+        finally:
+            self.ready.clear()
+            await server.shutdown()  # type: ignore[no-untyped-call]
+
+    def _publish(self, snapshot: GatewaySnapshot | None) -> int:
+        """Encode every unit's image once; return the sequence to wait beyond."""
+        self._site.publish(self._map.encode_site(snapshot))
+        packs = {} if snapshot is None else {pack.pack_id: pack for pack in snapshot.packs}
+        for pack_id, device in self._packs.items():
+            device.publish(self._map.encode_pack(packs.get(pack_id), snapshot))
+        return -1 if snapshot is None else snapshot.sequence
+
+    def _identity(self) -> ModbusDeviceIdentification:
+        return ModbusDeviceIdentification(info_name={  # type: ignore[no-untyped-call]
+            "VendorName": "bms-gateway",
+            "ProductName": "bms-gateway Modbus TCP output",
+            "ModelName": f"register map {self._map.name}",
+            "MajorMinorRevision": str(self._map.version),
+        })
+
+
+def _check_unit_ids(site_unit_id: int, unit_ids: Mapping[str, int]) -> None:
+    problems: list[Problem] = []
+    owners: dict[int, str] = {site_unit_id: "the site (modbus.site_unit_id)"}
+    for pack_id, unit_id in unit_ids.items():
+        key = f"packs[{pack_id}].modbus_unit_id"
+        if not MIN_UNIT_ID <= unit_id <= MAX_UNIT_ID:
+            problems.append(Problem(_SETTINGS, key, f"unit id {unit_id} is outside 1..247",
+                                    "set modbus_unit_id or modbus.first_pack_unit_id lower"))
+        elif unit_id in owners:
+            problems.append(Problem(_SETTINGS, key, f"unit id {unit_id} is already used by {owners[unit_id]}",
+                                    "give every pack and the site its own unit id (packs[].modbus_unit_id, "
+                                    "modbus.first_pack_unit_id, modbus.site_unit_id)"))
+        else:
+            owners[unit_id] = f"pack {pack_id!r}"
+    if problems:
+        raise ConfigError(problems)
+
+
+def _bind_failure_message(host: str, port: int) -> str:
+    return (f"Modbus TCP server cannot listen on {host}:{port} ({_bind_failure_reason(host, port)}). "
+            "Choose a free port with BMSGW_MODBUS__PORT or `port` in the [modbus] section of the "
+            "settings file (or `host` / BMSGW_MODBUS__HOST for another address), or stop the "
+            "process that holds the port")
+
+
+def _bind_failure_reason(host: str, port: int) -> str:
+    """Why binding failed, found by trying once more with a plain socket (diagnostics only)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+            probe.listen()
+    except OSError as error:
+        return error.strerror or str(error)
+    return "the port was busy and is free again"

@@ -1,0 +1,112 @@
+"""The OPC UA output: an asyncua server publishing the latest snapshot through a node map.
+
+Endpoint opc.tcp://{host}:{port}/bms-gateway/, security policy None with anonymous access only (for
+now). Nodes live in the namespace `settings.namespace_uri`, registered right after asyncua's own two
+(0: OPC UA, 1: this server's application URI), so its index is 2; clients should still look the
+index up by URI. A background loop waits for a newer snapshot, writes only the values that changed,
+then sleeps out the rest of `update_interval_s`, so a fast engine never costs more than one pass
+per interval. Address space and NodeIds: docs/opcua.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from asyncua import Server, ua
+
+import gateway
+from gateway.adapters.opcua_tree import AddressSpace
+from gateway.adapters.opcua_values import ValueWriter
+from gateway.codec.node_model import NodeMap
+from gateway.errors import AdapterError
+from gateway.runtime.hub import SnapshotHub
+from gateway.settings import OpcUaSettings
+
+log = logging.getLogger(__name__)
+
+ENDPOINT_PATH = "/bms-gateway/"
+
+
+def endpoint_url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"opc.tcp://{shown}:{port}{ENDPOINT_PATH}"
+
+
+class OpcUaOutput:
+    """Service: serve the site and every pack over OPC UA until cancelled."""
+
+    name = "opcua"
+
+    def __init__(self, settings: OpcUaSettings, hub: SnapshotHub, node_map: NodeMap, pack_ids: Sequence[str],
+                 site_name: str) -> None:
+        self.ready = asyncio.Event()
+        self.endpoint = endpoint_url(settings.host, settings.port)
+        self.namespace_index: int | None = None  # known once serving
+        self._settings = settings
+        self._hub = hub
+        self._node_map = node_map
+        self._pack_ids = tuple(pack_ids)
+        self._site_name = site_name
+
+    async def run(self) -> None:
+        try:
+            server = await self._server()
+            space = AddressSpace(self._node_map, self.namespace_index or 0, self._site_name, self._pack_ids,
+                                 self._settings.update_interval_s)
+            await space.build(server)
+            await self._listen(server)
+        except ua.UaError as error:
+            raise AdapterError(f"OPC UA server cannot be set up ({error})") from error
+        log.info("OPC UA serving on %s (namespace %s = ns=%d, %d pack(s), node map %s)", self.endpoint,
+                 self._settings.namespace_uri, self.namespace_index, len(self._pack_ids), self._node_map.name)
+        try:
+            self.ready.set()
+            await self._publish(ValueWriter(server, space))
+        except ua.UaError as error:
+            raise AdapterError(f"OPC UA server failed while publishing ({error})") from error
+        finally:
+            self.ready.clear()
+            await server.stop()
+
+    async def _server(self) -> Server:
+        server = Server()
+        await server.init()
+        server.set_endpoint(self.endpoint)
+        server.set_server_name(f"bms-gateway {self._site_name}")
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        server.set_identity_tokens([ua.AnonymousIdentityToken])
+        await server.set_application_uri(f"urn:bms-gateway:{self._site_name}:server")
+        await server.set_build_info("urn:bms-gateway", "bms-gateway", "bms-gateway OPC UA output",
+                                    gateway.__version__, "0", _build_date())
+        self.namespace_index = await server.register_namespace(self._settings.namespace_uri)
+        return server
+
+    async def _listen(self, server: Server) -> None:
+        host, port = self._settings.host, self._settings.port
+        try:
+            await server.start()
+        except OSError as error:
+            raise AdapterError(
+                f"OPC UA server cannot listen on {host}:{port} ({error.strerror or error}). Choose a free "
+                "port with BMSGW_OPCUA__PORT or `port` in the [opcua] section of the settings file (or "
+                "`host` / BMSGW_OPCUA__HOST for another address), or stop the process that holds the port"
+            ) from error
+
+    async def _publish(self, writer: ValueWriter) -> None:
+        loop = asyncio.get_running_loop()
+        sequence = -1
+        while True:
+            snapshot = await self._hub.wait_newer(sequence)
+            started = loop.time()
+            sequence = snapshot.sequence
+            await writer.apply(snapshot)
+            await asyncio.sleep(max(0.0, self._settings.update_interval_s - (loop.time() - started)))
+
+
+def _build_date() -> datetime:
+    """When the installed gateway package was written (OPC UA BuildInfo wants a date)."""
+    return datetime.fromtimestamp(Path(gateway.__file__).stat().st_mtime, UTC)

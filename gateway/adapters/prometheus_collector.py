@@ -1,0 +1,82 @@
+"""The Prometheus collector: every metric family is built from `hub.latest` at scrape time.
+
+Nothing is updated per tick except `TickTimings`, which the engine feeds with `observe()`. Before
+the first snapshot only `bmsgw_build_info` (and the tick histogram, if any) is exported.
+The metric list, units and label semantics are in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterator, Sequence
+
+from prometheus_client.metrics_core import HistogramMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gateway import __version__
+from gateway.adapters.prometheus_packs import pack_families
+from gateway.adapters.prometheus_site import bus_families, site_families, snapshot_families
+from gateway.runtime.hub import SnapshotHub
+
+TICK_BUCKETS_S: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+class TickTimings:
+    """A cumulative histogram of engine tick durations (seconds), owned by the engine.
+
+    Plain counters, no locks: the engine calls `observe()` on the event loop, the collector reads
+    on the same loop.
+    """
+
+    def __init__(self, buckets: Sequence[float] = TICK_BUCKETS_S) -> None:
+        bounds = tuple(float(b) for b in buckets)
+        if not bounds or list(bounds) != sorted(set(bounds)) or not all(math.isfinite(b) for b in bounds):
+            raise ValueError(f"histogram buckets must be finite, unique and increasing: {buckets!r}")
+        self._bounds = bounds
+        self._counts = [0] * (len(bounds) + 1)  # per bucket (not cumulative); the last one is +Inf
+        self._sum = 0.0
+
+    @property
+    def count(self) -> int:
+        return sum(self._counts)
+
+    @property
+    def sum(self) -> float:
+        return self._sum
+
+    def observe(self, seconds: float) -> None:
+        if math.isnan(seconds):
+            return
+        self._counts[bisect.bisect_left(self._bounds, seconds)] += 1
+        self._sum += seconds
+
+    def family(self, name: str, documentation: str) -> HistogramMetricFamily:
+        buckets: list[tuple[str, float]] = []
+        cumulative = 0
+        for bound, count in zip((*self._bounds, math.inf), self._counts, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if math.isinf(bound) else repr(bound), cumulative))
+        return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=self._sum)
+
+
+class PrometheusCollector(Collector):
+    """Custom collector exporting the latest gateway snapshot; register it in a CollectorRegistry."""
+
+    def __init__(self, hub: SnapshotHub, timings: TickTimings | None = None) -> None:
+        self._hub = hub
+        self._timings = timings
+
+    def collect(self) -> Iterator[Metric]:
+        yield InfoMetricFamily("bmsgw_build", "Gateway build information, value 1.", value={
+            "version": __version__,
+        })
+        if self._timings is not None:
+            yield self._timings.family("bmsgw_tick_duration_seconds", "Duration of engine ticks.")
+        snapshot = self._hub.latest
+        if snapshot is None:
+            return
+        yield from snapshot_families(snapshot)
+        yield from site_families(snapshot.site)
+        yield from pack_families(snapshot.packs)
+        yield from bus_families(snapshot.buses)

@@ -1,0 +1,145 @@
+"""Per-pack and per-cell Prometheus metric families, built from one snapshot at scrape time.
+
+Every per-pack series carries the label `pack` (the configured pack id). Unknown values (never seen,
+or stale because the pack is offline) are exported as NaN; `bmsgw_pack_up` says which packs are
+fresh. Charge is exported in coulombs (1 Ah = 3600 C) and energy in joules (1 Wh = 3600 J), the
+Prometheus base units; see docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+
+from gateway.domain.alarms import AlarmCode, Severity
+from gateway.domain.snapshot import PackSnapshot
+
+SECONDS_PER_HOUR = 3600.0
+
+# Severities that get an `bmsgw_pack_alarm_active` series each (NONE is the absence of all three).
+ALARM_SEVERITIES: tuple[Severity, ...] = (Severity.WARNING, Severity.ALARM, Severity.TRIP)
+
+_Getter = Callable[[PackSnapshot], float]
+
+_PACK_GAUGES: tuple[tuple[str, str, _Getter], ...] = (
+    ("bmsgw_pack_up", "1 if the pack's data is fresh (online), 0 if never seen or stale.",
+     lambda p: 1.0 if p.online else 0.0),
+    ("bmsgw_pack_state", "Pack state: 0 not seen, 1 normal, 2 warning, 3 alarm, 4 communication lost.",
+     lambda p: float(p.state)),
+    ("bmsgw_pack_contactor_state", "Contactor state: 0 open, 1 precharge, 2 closed, 3 fault, 15 unknown.",
+     lambda p: float(p.contactor_state)),
+    ("bmsgw_pack_data_age_seconds", "Age of the oldest required signal of the pack.",
+     lambda p: p.data_age_s),
+    ("bmsgw_pack_soc_ratio", "State of charge of the pack (0..1).", lambda p: p.soc),
+    ("bmsgw_pack_soh_ratio", "State of health of the pack (0..1).", lambda p: p.soh),
+    ("bmsgw_pack_voltage_volts", "Pack terminal voltage.", lambda p: p.pack_voltage_v),
+    ("bmsgw_pack_current_amperes", "Pack current; positive = charging, negative = discharging.",
+     lambda p: p.pack_current_a),
+    ("bmsgw_pack_power_watts", "Pack power (voltage x current); positive = charging.", lambda p: p.power_w),
+    ("bmsgw_pack_charge_current_limit_amperes", "Largest charge current the BMS allows now.",
+     lambda p: p.charge_current_limit_a),
+    ("bmsgw_pack_discharge_current_limit_amperes", "Largest discharge current the BMS allows now.",
+     lambda p: p.discharge_current_limit_a),
+    ("bmsgw_pack_charge_voltage_limit_volts", "Highest pack voltage the BMS allows while charging.",
+     lambda p: p.charge_voltage_limit_v),
+    ("bmsgw_pack_discharge_voltage_limit_volts", "Lowest pack voltage the BMS allows while discharging.",
+     lambda p: p.discharge_voltage_limit_v),
+    ("bmsgw_pack_capacity_coulombs", "Usable pack capacity in coulombs (divide by 3600 for Ah).",
+     lambda p: p.capacity_ah * SECONDS_PER_HOUR),
+    ("bmsgw_pack_cell_soc_min_ratio", "Lowest cell state of charge in the pack (0..1).",
+     lambda p: p.soc_min),
+    ("bmsgw_pack_cell_soc_max_ratio", "Highest cell state of charge in the pack (0..1).",
+     lambda p: p.soc_max),
+)
+
+_PACK_COUNTERS: tuple[tuple[str, str, _Getter], ...] = (
+    ("bmsgw_pack_charged_coulombs", "Charge put into the pack, in coulombs (divide by 3600 for Ah).",
+     lambda p: p.ah_charged * SECONDS_PER_HOUR),
+    ("bmsgw_pack_discharged_coulombs", "Charge taken out of the pack, in coulombs (divide by 3600 for Ah).",
+     lambda p: p.ah_discharged * SECONDS_PER_HOUR),
+    ("bmsgw_pack_charged_joules", "Energy put into the pack, in joules (divide by 3600 for Wh).",
+     lambda p: p.wh_charged * SECONDS_PER_HOUR),
+    ("bmsgw_pack_discharged_joules", "Energy taken out of the pack, in joules (divide by 3600 for Wh).",
+     lambda p: p.wh_discharged * SECONDS_PER_HOUR),
+    ("bmsgw_pack_equivalent_full_cycles", "Equivalent full cycles (discharged charge / capacity).",
+     lambda p: p.equivalent_full_cycles),
+)
+
+
+def pack_families(packs: Sequence[PackSnapshot]) -> Iterator[Metric]:
+    for name, documentation, getter in _PACK_GAUGES:
+        gauge = GaugeMetricFamily(name, documentation, labels=["pack"])
+        for pack in packs:
+            gauge.add_metric([pack.pack_id], getter(pack))
+        yield gauge
+    for name, documentation, getter in _PACK_COUNTERS:
+        counter = CounterMetricFamily(name, documentation, labels=["pack"])
+        for pack in packs:
+            counter.add_metric([pack.pack_id], getter(pack))
+        yield counter
+    yield _info(packs)
+    yield from _alarms(packs)
+    yield from _cells(packs)
+
+
+def _info(packs: Sequence[PackSnapshot]) -> Metric:
+    info = InfoMetricFamily(
+        "bmsgw_pack", "Pack identity, value 1; a label is present only once known.", labels=["pack"]
+    )
+    for pack in packs:
+        labels: dict[str, str] = {}
+        if pack.cell_model:
+            labels["cell_model"] = pack.cell_model
+        if pack.identity is not None:
+            labels["serial"] = pack.identity.serial_number
+            labels["firmware"] = pack.identity.firmware_version
+            labels["chemistry"] = pack.identity.chemistry.name.lower()
+        info.add_metric([pack.pack_id], labels)
+    return info
+
+
+def _alarms(packs: Sequence[PackSnapshot]) -> Iterator[Metric]:
+    active = GaugeMetricFamily(
+        "bmsgw_pack_alarm_active",
+        "1 if the alarm is active at exactly this severity, else 0; every (pack, alarm, severity) "
+        "series is always present.",
+        labels=["pack", "alarm", "severity"],
+    )
+    level = GaugeMetricFamily(
+        "bmsgw_pack_alarm_severity",
+        "Severity of the alarm: 0 inactive, 1 warning, 2 alarm, 3 trip.",
+        labels=["pack", "alarm"],
+    )
+    for pack in packs:
+        for code in AlarmCode:
+            severity = pack.alarms.get(code, Severity.NONE)
+            level.add_metric([pack.pack_id, code.label], float(severity))
+            for candidate in ALARM_SEVERITIES:
+                value = 1.0 if severity == candidate else 0.0
+                active.add_metric([pack.pack_id, code.label, candidate.name.lower()], value)
+    yield active
+    yield level
+
+
+def _cells(packs: Sequence[PackSnapshot]) -> Iterator[Metric]:
+    voltage = GaugeMetricFamily("bmsgw_cell_voltage_volts", "Cell voltage.", labels=["pack", "cell"])
+    soc = GaugeMetricFamily("bmsgw_cell_soc_ratio", "Cell state of charge (0..1).", labels=["pack", "cell"])
+    temperature = GaugeMetricFamily(
+        "bmsgw_cell_temperature_celsius", "Temperature of one pack sensor.", labels=["pack", "sensor"]
+    )
+    for pack in packs:
+        for number, value in enumerate(pack.cell_voltage_v, start=1):
+            voltage.add_metric([pack.pack_id, str(number)], value)
+        for number, value in enumerate(pack.cell_soc, start=1):
+            soc.add_metric([pack.pack_id, str(number)], value)
+        for number, value in enumerate(pack.temperature_c, start=1):
+            temperature.add_metric([pack.pack_id, str(number)], value)
+    yield voltage
+    yield soc
+    yield temperature

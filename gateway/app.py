@@ -1,0 +1,182 @@
+"""Composition root: builds everything from settings and runs it in one TaskGroup."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import can
+
+from gateway.adapters.can_bus import CanBusService, open_bus
+from gateway.adapters.state_store import StateStore
+from gateway.bms.cell_model import CellModel, load_cell_model
+from gateway.bms.pack_parameters import PackLayout, PackParameters
+from gateway.codec.can_decoder import FrameDecoder
+from gateway.codec.can_encoder import FrameEncoder
+from gateway.codec.protocol import PackProtocol, load_protocol
+from gateway.runtime.engine import Engine
+from gateway.runtime.hub import SnapshotHub
+from gateway.runtime.ingest import BusIngest
+from gateway.runtime.measurements import MeasurementTable
+from gateway.runtime.pack_link import PackLink
+from gateway.runtime.service import Service
+from gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Gateway:
+    settings: GatewaySettings
+    hub: SnapshotHub
+    engine: Engine
+    services: list[Service]
+    buses: list[can.BusABC] = field(default_factory=list)
+    store: StateStore | None = None
+
+
+def build_gateway(settings: GatewaySettings) -> Gateway:
+    """Load every mapping, open buses and the store; raises MappingError/AdapterError with a clear text."""
+    protocols: dict[str, PackProtocol] = {}
+    models: dict[str, CellModel] = {}
+    for pack in settings.packs:
+        if pack.protocol not in protocols:
+            protocols[pack.protocol] = load_protocol(settings.mappings_dir, pack.protocol)
+        if pack.cell_model not in models:
+            models[pack.cell_model] = load_cell_model(settings.mappings_dir, pack.cell_model)
+    parameters = PackParameters.build([
+        PackLayout(p.id, p.series_cells, p.temperature_sensors, models[p.cell_model]) for p in settings.packs
+    ])
+    table = MeasurementTable(parameters)
+    hub = SnapshotHub()
+    gateway_buses: list[can.BusABC] = []
+    services: list[Service] = []
+    links: list[PackLink] = []
+    counters = []
+    packs_by_bus = defaultdict(list)
+    for index, pack in enumerate(settings.packs):
+        packs_by_bus[pack.bus].append((index, pack))
+    try:
+        for bus_settings in settings.buses:
+            bus_packs = packs_by_bus[bus_settings.name]
+            decoder = FrameDecoder({protocols[p.protocol].name: protocols[p.protocol]
+                                    for _, p in bus_packs}.values())
+            ingest = BusIngest(bus_settings.name, decoder, {p.node_address: i for i, p in bus_packs}, table)
+            bus = open_bus(bus_settings)
+            gateway_buses.append(bus)
+            service = CanBusService(bus_settings, bus, ingest.counters, ingest.handle)
+            services.append(service)
+            counters.append(ingest.counters)
+            encoders = {name: FrameEncoder(protocols[name]) for name in {p.protocol for _, p in bus_packs}}
+            links += [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
+        store = StateStore(settings.store.path)
+    except BaseException:
+        for bus in gateway_buses:
+            bus.shutdown()
+        raise
+    timings = _tick_timings()
+    engine = Engine(settings.engine, settings.site_name, parameters, table, counters, links, hub, store,
+                    on_tick=timings.observe if timings is not None else None)
+    services.append(engine)
+    services += _outputs(settings, hub, timings)
+    if settings.simulation.enabled:
+        services.append(_SimulationService(settings))
+    return Gateway(settings, hub, engine, services, gateway_buses, store)
+
+
+def _tick_timings():  # type: ignore[no-untyped-def]
+    from gateway.adapters.prometheus_collector import TickTimings
+
+    return TickTimings()
+
+
+def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: object) -> list[Service]:
+    outputs: list[Service] = []
+    if settings.modbus.enabled:
+        from gateway.adapters.modbus_server import ModbusOutput
+        from gateway.codec.register_map import load_register_map
+
+        register_map = load_register_map(settings.mappings_dir, settings.modbus.map)
+        unit_ids = {p.id: settings.unit_id_of(p) for p in settings.packs}
+        outputs.append(ModbusOutput(settings.modbus, hub, register_map, unit_ids))
+    if settings.opcua.enabled:
+        from gateway.adapters.opcua_server import OpcUaOutput
+        from gateway.codec.node_map import load_node_map
+
+        node_map = load_node_map(settings.mappings_dir, settings.opcua.map)
+        outputs.append(OpcUaOutput(settings.opcua, hub, node_map, [p.id for p in settings.packs],
+                                   settings.site_name))
+    if settings.prometheus.enabled:
+        from gateway.adapters.prometheus_server import PrometheusOutput
+
+        outputs.append(PrometheusOutput(settings.prometheus, hub, timings))  # type: ignore[arg-type]
+    return outputs
+
+
+class _SimulationService:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.name = "simulation"
+        self.ready = asyncio.Event()
+        self._settings = settings
+
+    async def run(self) -> None:
+        from gateway.adapters.can_bus import open_bus as open_sim_bus
+        from gateway.sim.simulator import run_simulation
+
+        used = {p.bus for p in self._settings.simulation.packs}
+        buses = {b.name: open_sim_bus(b) for b in self._settings.buses if b.name in used}
+        self.ready.set()
+        try:
+            await run_simulation(self._settings.simulation, buses, self._settings.mappings_dir)
+        finally:
+            for bus in buses.values():
+                bus.shutdown()
+
+
+async def simulation_only(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    """`bms-gateway simulate`: only the simulated packs, on the configured buses."""
+    service = _SimulationService(settings)
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(service.run())
+        await stop.wait()
+        task.cancel()
+
+
+async def run_gateway(gateway: Gateway, stop: asyncio.Event) -> None:
+    """Run every service until `stop` is set or one of them fails."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(service.run(), name=service.name) for service in gateway.services]
+            group.create_task(_announce_when_ready(gateway))
+            await stop.wait()
+            for task in tasks:
+                task.cancel()
+            raise _Stopped
+    except* _Stopped:
+        log.info("stopped")
+    finally:
+        for bus in gateway.buses:
+            with contextlib.suppress(can.CanError):
+                bus.shutdown()
+        if gateway.store is not None:
+            gateway.store.close()
+
+
+class _Stopped(Exception):
+    """Raised inside the TaskGroup to cancel every service on a clean stop."""
+
+
+async def _announce_when_ready(gateway: Gateway) -> None:
+    await asyncio.gather(*(service.ready.wait() for service in gateway.services))
+    s = gateway.settings
+    endpoints = []
+    if s.modbus.enabled:
+        endpoints.append(f"Modbus TCP {s.modbus.host}:{s.modbus.port} (site unit {s.modbus.site_unit_id})")
+    if s.opcua.enabled:
+        endpoints.append(f"OPC UA opc.tcp://{s.opcua.host}:{s.opcua.port}/bms-gateway/")
+    if s.prometheus.enabled:
+        endpoints.append(f"Prometheus http://{s.prometheus.host}:{s.prometheus.port}/metrics")
+    log.info("serving %d pack(s): %s", len(s.packs), "; ".join(endpoints))

@@ -1,0 +1,23 @@
+"""What one BMS step sees: the latest measurements of all packs as arrays, with their ages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class BmsInputs:
+    cell_voltage_v: FloatArray  # packs x cells, NaN where never received
+    temperature_c: FloatArray  # packs x sensors
+    pack_voltage_v: FloatArray  # packs
+    pack_current_a: FloatArray  # packs, positive = charging
+    contactor_state: IntArray  # packs (ContactorState values)
+    pack_fault_flags: IntArray  # packs
+    data_age_s: FloatArray  # packs: age of the oldest required signal (inf if one was never received)

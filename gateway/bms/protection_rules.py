@@ -1,0 +1,94 @@
+"""The protection rule table: {code, severity, quantity, direction, threshold, clear, delay}.
+
+Thresholds come from each pack's cell model; the margins below are the defaults. Comparison and
+debouncing live in `protection.py`; actions (limits to zero) in `limits.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from gateway.bms.inputs import FloatArray
+from gateway.bms.pack_parameters import PackParameters
+from gateway.bms.quantities import Quantity
+from gateway.domain.alarms import AlarmCode, Severity
+
+
+@dataclass(frozen=True)
+class ProtectionRule:
+    code: AlarmCode
+    severity: Severity
+    quantity: Quantity
+    direction: Literal["above", "below"]
+    threshold: FloatArray  # per pack
+    clear_threshold: FloatArray  # per pack: hysteresis
+    delay_s: float
+
+
+@dataclass(frozen=True)
+class ProtectionMargins:
+    overvoltage_warning_v: float = 0.02  # above the cell's max charge voltage
+    overvoltage_alarm_v: float = 0.05
+    undervoltage_warning_v: float = 0.05  # above the cell's min discharge voltage
+    undervoltage_alarm_v: float = -0.05
+    voltage_hysteresis_v: float = 0.03
+    temperature_hysteresis_c: float = 3.0
+    current_hysteresis_ratio: float = 0.9
+    voltage_delay_s: float = 1.0
+    temperature_delay_s: float = 2.0
+    continuous_current_delay_s: float = 10.0
+    pulse_current_delay_s: float = 1.0
+
+
+def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_s: float,
+                margins: ProtectionMargins | None = None) -> tuple[ProtectionRule, ...]:
+    m = margins or ProtectionMargins()
+    v_max, v_min = parameters.max_cell_voltage_v, parameters.min_cell_voltage_v
+    t_charge_high = parameters.charge_temperature_c[:, 1]
+    t_discharge_high = parameters.discharge_temperature_c[:, 1]
+    t_charge_low = parameters.charge_temperature_c[:, 0]
+    t_discharge_low = parameters.discharge_temperature_c[:, 0]
+    ones = np.ones(parameters.pack_count)
+    # Anticipate one tick so the reaction is published before the timeout has fully elapsed.
+    stale_after = ones * max(stale_timeout_s - tick_period_s, 0.0)
+
+    def above(code: AlarmCode, severity: Severity, quantity: Quantity, threshold: FloatArray,
+              clear: FloatArray, delay: float) -> ProtectionRule:
+        return ProtectionRule(code, severity, quantity, "above", threshold, clear, delay)
+
+    def below(code: AlarmCode, severity: Severity, quantity: Quantity, threshold: FloatArray,
+              clear: FloatArray, delay: float) -> ProtectionRule:
+        return ProtectionRule(code, severity, quantity, "below", threshold, clear, delay)
+
+    hv, ht, hc = m.voltage_hysteresis_v, m.temperature_hysteresis_c, m.current_hysteresis_ratio
+    ov_w, ov_a = v_max + m.overvoltage_warning_v, v_max + m.overvoltage_alarm_v
+    uv_w, uv_a = v_min + m.undervoltage_warning_v, v_min + m.undervoltage_alarm_v
+    A, W, V, T = AlarmCode, Severity.WARNING, Severity.ALARM, Quantity
+    return (
+        above(A.CELL_OVERVOLTAGE, W, T.MAX_CELL_VOLTAGE_V, ov_w, ov_w - hv, m.voltage_delay_s),
+        above(A.CELL_OVERVOLTAGE, V, T.MAX_CELL_VOLTAGE_V, ov_a, ov_a - hv, m.voltage_delay_s),
+        below(A.CELL_UNDERVOLTAGE, W, T.MIN_CELL_VOLTAGE_V, uv_w, uv_w + hv, m.voltage_delay_s),
+        below(A.CELL_UNDERVOLTAGE, V, T.MIN_CELL_VOLTAGE_V, uv_a, uv_a + hv, m.voltage_delay_s),
+        above(A.CELL_OVERTEMPERATURE, W, T.MAX_TEMPERATURE_C, t_charge_high, t_charge_high - ht,
+              m.temperature_delay_s),
+        above(A.CELL_OVERTEMPERATURE, V, T.MAX_TEMPERATURE_C, t_discharge_high, t_discharge_high - ht,
+              m.temperature_delay_s),
+        below(A.CELL_UNDERTEMPERATURE, W, T.MIN_TEMPERATURE_C, t_charge_low, t_charge_low + ht,
+              m.temperature_delay_s),
+        below(A.CELL_UNDERTEMPERATURE, V, T.MIN_TEMPERATURE_C, t_discharge_low, t_discharge_low + ht,
+              m.temperature_delay_s),
+        above(A.CHARGE_OVERCURRENT, W, T.CHARGE_CURRENT_A, parameters.max_charge_current_a,
+              hc * parameters.max_charge_current_a, m.continuous_current_delay_s),
+        above(A.CHARGE_OVERCURRENT, V, T.CHARGE_CURRENT_A, parameters.pulse_charge_current_a,
+              hc * parameters.pulse_charge_current_a, m.pulse_current_delay_s),
+        above(A.DISCHARGE_OVERCURRENT, W, T.DISCHARGE_CURRENT_A, parameters.max_discharge_current_a,
+              hc * parameters.max_discharge_current_a, m.continuous_current_delay_s),
+        above(A.DISCHARGE_OVERCURRENT, V, T.DISCHARGE_CURRENT_A, parameters.pulse_discharge_current_a,
+              hc * parameters.pulse_discharge_current_a, m.pulse_current_delay_s),
+        above(A.COMMUNICATION_LOSS, V, T.DATA_AGE_S, stale_after, stale_after, 0.0),
+        above(A.SENSOR_FAULT, V, T.IMPLAUSIBLE_READINGS, ones * 0.5, ones * 0.5, 0.0),
+        above(A.PACK_REPORTED_FAULT, V, T.PACK_FAULT_FLAGS, ones * 0.5, ones * 0.5, 0.0),
+    )

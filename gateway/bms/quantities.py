@@ -1,0 +1,74 @@
+"""Per-pack quantities that protection rules compare against thresholds."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import numpy as np
+
+from gateway.bms.inputs import BmsInputs, FloatArray
+from gateway.bms.pack_parameters import PackParameters
+
+PLAUSIBLE_CELL_VOLTAGE_V = (0.5, 5.5)
+PLAUSIBLE_TEMPERATURE_C = (-55.0, 150.0)
+
+
+class Quantity(str, Enum):
+    MAX_CELL_VOLTAGE_V = "max_cell_voltage_v"
+    MIN_CELL_VOLTAGE_V = "min_cell_voltage_v"
+    MAX_TEMPERATURE_C = "max_temperature_c"
+    MIN_TEMPERATURE_C = "min_temperature_c"
+    CHARGE_CURRENT_A = "charge_current_a"
+    DISCHARGE_CURRENT_A = "discharge_current_a"
+    DATA_AGE_S = "data_age_s"
+    IMPLAUSIBLE_READINGS = "implausible_readings"
+    PACK_FAULT_FLAGS = "pack_fault_flags"
+
+
+def implausible_readings(inputs: BmsInputs, parameters: PackParameters) -> FloatArray:
+    """Count of readings per pack outside the physically plausible range (sensor faults)."""
+    low_v, high_v = PLAUSIBLE_CELL_VOLTAGE_V
+    low_t, high_t = PLAUSIBLE_TEMPERATURE_C
+    volts = inputs.cell_voltage_v
+    temps = inputs.temperature_c
+    bad_v = parameters.cell_mask & np.isfinite(volts) & ((volts < low_v) | (volts > high_v))
+    bad_t = parameters.sensor_mask & np.isfinite(temps) & ((temps < low_t) | (temps > high_t))
+    return (bad_v.sum(axis=1) + bad_t.sum(axis=1)).astype(np.float64)
+
+
+def plausible(values: FloatArray, mask: np.ndarray, limits: tuple[float, float]) -> FloatArray:
+    """Values with absent and implausible readings replaced by NaN."""
+    low, high = limits
+    keep = mask & (values >= low) & (values <= high)
+    return np.where(keep, values, np.nan)
+
+
+def compute_quantities(inputs: BmsInputs, parameters: PackParameters) -> dict[Quantity, FloatArray]:
+    volts = plausible(inputs.cell_voltage_v, parameters.cell_mask, PLAUSIBLE_CELL_VOLTAGE_V)
+    temps = plausible(inputs.temperature_c, parameters.sensor_mask, PLAUSIBLE_TEMPERATURE_C)
+    with np.errstate(invalid="ignore"), _ignore_all_nan():
+        return {
+            Quantity.MAX_CELL_VOLTAGE_V: np.nanmax(volts, axis=1),
+            Quantity.MIN_CELL_VOLTAGE_V: np.nanmin(volts, axis=1),
+            Quantity.MAX_TEMPERATURE_C: np.nanmax(temps, axis=1),
+            Quantity.MIN_TEMPERATURE_C: np.nanmin(temps, axis=1),
+            Quantity.CHARGE_CURRENT_A: inputs.pack_current_a,
+            Quantity.DISCHARGE_CURRENT_A: -inputs.pack_current_a,
+            Quantity.DATA_AGE_S: inputs.data_age_s,
+            Quantity.IMPLAUSIBLE_READINGS: implausible_readings(inputs, parameters),
+            Quantity.PACK_FAULT_FLAGS: inputs.pack_fault_flags.astype(np.float64),
+        }
+
+
+class _ignore_all_nan:  # noqa: N801 - used as a context manager, reads as one
+    """np.nanmax of an all-NaN row warns; an all-NaN row is a legitimate 'unknown' here."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._catcher = warnings.catch_warnings()
+        self._catcher.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._catcher.__exit__(*exc)

@@ -1,0 +1,136 @@
+"""The OPC UA node map model: which variables the address space has and which value each reads.
+
+`node_map.load_node_map` builds it from `mappings/opcua/<name>.yaml`; `node_values` computes each
+node's value from a snapshot. Pure: no asyncua here. The NodeId path of every node is defined here
+too (see docs/opcua.md):
+
+    site                                   the site object (browse name: the site name)
+    site/<variable id>                     site variables
+    site/packs                             the Packs folder
+    site/packs/<pack id>                   one pack object
+    site/packs/<pack id>/<variable id>     pack variables
+    site/packs/<pack id>/<array id>/<element id>[/<variable id>]   Cells/Cell01/Voltage, ...
+    site/packs/<pack id>/<identity id>/<property id>               Identity/SerialNumber, ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SITE_PATH = "site"
+PACKS_PATH = "site/packs"
+UNECE_NAMESPACE_URI = "http://www.opcfoundation.org/UA/units/un/cefact"
+
+
+class DataType(StrEnum):
+    DOUBLE = "Double"
+    BOOLEAN = "Boolean"
+    INT32 = "Int32"
+    UINT32 = "UInt32"
+    STRING = "String"
+
+
+def unece_unit_id(code: str) -> int:
+    """EUInformation.unitId of a UNECE common code (OPC UA Part 8: the code's ASCII bytes, big-endian)."""
+    unit_id = 0
+    for char in code.encode("ascii"):
+        unit_id = (unit_id << 8) | char
+    return unit_id
+
+
+@dataclass(frozen=True, slots=True)
+class EngineeringUnit:
+    code: str  # UNECE Recommendation 20 common code, e.g. "VLT"
+    symbol: str  # EUInformation.displayName, e.g. "V"
+    name: str  # EUInformation.description, e.g. "volt"
+
+    @property
+    def unit_id(self) -> int:
+        return unece_unit_id(self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class EnumDescription:
+    name: str
+    members: tuple[tuple[int, str], ...]  # (value, name) in value order
+
+    def text_of(self, value: int) -> str:
+        for member_value, member_name in self.members:
+            if member_value == value:
+                return member_name
+        return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeVariable:
+    """One variable (or property): its node, its type and where its value comes from."""
+
+    id: str
+    browse_name: str
+    source: str
+    data_type: DataType
+    description: str
+    read: Callable[[Any], object] = field(repr=False, compare=False)
+    unit: EngineeringUnit | None = None
+    eu_range: tuple[float, float] | None = None
+    enum: EnumDescription | None = None
+    live: bool = False  # Bad_NoCommunication while the pack is offline
+
+    @property
+    def is_analog(self) -> bool:
+        return self.unit is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayGroup:
+    """A folder with one element per array entry: an object of variables, or (flat) one variable."""
+
+    id: str
+    browse_name: str
+    description: str
+    element: str  # str.format pattern with {n} (1-based), e.g. "Cell{n:02d}"
+    element_description: str
+    variables: tuple[NodeVariable, ...]
+    flat: bool  # True: each element is the single variable itself (id / browse name unused)
+
+    def element_name(self, n: int) -> str:
+        return self.element.format(n=n)
+
+    def element_key(self, n: int) -> str:
+        return f"{self.id}/{self.element_name(n).lower()}"
+
+    def variable_key(self, n: int, variable: NodeVariable) -> str:
+        return self.element_key(n) if self.flat else f"{self.element_key(n)}/{variable.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityGroup:
+    id: str
+    browse_name: str
+    description: str
+    properties: tuple[NodeVariable, ...]
+
+    def property_key(self, prop: NodeVariable) -> str:
+        return f"{self.id}/{prop.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeMap:
+    name: str
+    path: str  # the file it was loaded from, for messages
+    site: tuple[NodeVariable, ...]
+    pack: tuple[NodeVariable, ...]
+    arrays: tuple[ArrayGroup, ...]
+    identity: IdentityGroup
+
+
+def site_path(key: str = "") -> str:
+    return f"{SITE_PATH}/{key}" if key else SITE_PATH
+
+
+def pack_path(pack_id: str, key: str = "") -> str:
+    return f"{PACKS_PATH}/{pack_id}/{key}" if key else f"{PACKS_PATH}/{pack_id}"
+

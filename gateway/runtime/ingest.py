@@ -1,0 +1,41 @@
+"""From a frame on a bus to the measurement table: decode, route to the pack, count what fails."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from gateway.codec.can_decoder import FrameDecoder
+from gateway.domain.frames import CanFrame
+from gateway.errors import FrameRejected
+from gateway.runtime.bus_counters import BusCounters
+from gateway.runtime.measurements import MeasurementTable
+
+log = logging.getLogger(__name__)
+
+
+class BusIngest:
+    def __init__(self, bus: str, decoder: FrameDecoder, pack_of_node: Mapping[int, int],
+                 table: MeasurementTable) -> None:
+        self.counters = BusCounters(bus)
+        self._decoder = decoder
+        self._pack_of_node = dict(pack_of_node)
+        self._table = table
+        self._reported: set[str] = set()
+
+    def handle(self, frame: CanFrame, now: float) -> None:
+        self.counters.received += 1
+        try:
+            decoded = self._decoder.decode(frame)
+            pack = self._pack_of_node.get(decoded.node_address)
+            if pack is None:
+                raise FrameRejected("unknown_node", f"node {decoded.node_address}")
+        except FrameRejected as rejection:
+            self.counters.rejected[rejection.reason] += 1
+            if rejection.reason not in self._reported:  # log a failure kind once, count every time
+                self._reported.add(rejection.reason)
+                log.warning("bus %s: rejecting frames (%s); further ones are only counted",
+                            self.counters.bus, rejection)
+            return
+        self.counters.decoded += 1
+        self._table.apply(pack, decoded, now)

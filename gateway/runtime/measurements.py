@@ -1,0 +1,85 @@
+"""The aggregator: folds decoded frames into per-pack arrays, stamping every signal's arrival time."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gateway.bms.inputs import BmsInputs
+from gateway.bms.pack_parameters import PackParameters
+from gateway.codec.can_decoder import DecodedFrame
+from gateway.domain.identity import PackIdentity
+from gateway.domain.measurement import ArrayField, IdentityField, ScalarField
+from gateway.domain.states import Chemistry, ContactorState
+
+_REQUIRED_SCALARS = (ScalarField.PACK_VOLTAGE_V, ScalarField.PACK_CURRENT_A)
+
+
+class MeasurementTable:
+    def __init__(self, parameters: PackParameters) -> None:
+        packs, cells = parameters.cell_mask.shape
+        sensors = parameters.sensor_mask.shape[1]
+        self._parameters = parameters
+        self._arrays = {
+            ArrayField.CELL_VOLTAGE_V: np.full((packs, cells), np.nan),
+            ArrayField.TEMPERATURE_C: np.full((packs, sensors), np.nan),
+        }
+        self._array_times = {field: np.full(values.shape, -np.inf) for field, values in self._arrays.items()}
+        self._scalars = {field: np.full(packs, np.nan) for field in ScalarField}
+        self._scalar_times = {field: np.full(packs, -np.inf) for field in ScalarField}
+        self._identity_parts: list[dict[IdentityField, float]] = [{} for _ in range(packs)]
+        self._scalars[ScalarField.CONTACTOR_STATE][:] = ContactorState.UNKNOWN
+
+    def apply(self, pack: int, decoded: DecodedFrame, now: float) -> None:
+        for item in decoded.values:
+            field = item.field
+            if isinstance(field, ArrayField):
+                values = self._arrays[field]
+                if 0 <= item.index < values.shape[1]:
+                    values[pack, item.index] = item.value
+                    self._array_times[field][pack, item.index] = now
+            elif isinstance(field, ScalarField):
+                self._scalars[field][pack] = item.value
+                self._scalar_times[field][pack] = now
+            elif isinstance(field, IdentityField):
+                self._identity_parts[pack][field] = item.value
+
+    def data_age_s(self, now: float) -> np.ndarray:
+        p = self._parameters
+        oldest = np.minimum(
+            np.where(p.cell_mask, self._array_times[ArrayField.CELL_VOLTAGE_V], np.inf).min(axis=1),
+            np.where(p.sensor_mask, self._array_times[ArrayField.TEMPERATURE_C], np.inf).min(axis=1),
+        )
+        for field in _REQUIRED_SCALARS:
+            oldest = np.minimum(oldest, self._scalar_times[field])
+        return now - oldest
+
+    def inputs(self, now: float) -> BmsInputs:
+        """A consistent copy of everything the BMS step needs; values older than this call stay stamped."""
+        return BmsInputs(
+            cell_voltage_v=self._arrays[ArrayField.CELL_VOLTAGE_V].copy(),
+            temperature_c=self._arrays[ArrayField.TEMPERATURE_C].copy(),
+            pack_voltage_v=self._scalars[ScalarField.PACK_VOLTAGE_V].copy(),
+            pack_current_a=self._scalars[ScalarField.PACK_CURRENT_A].copy(),
+            contactor_state=self._scalars[ScalarField.CONTACTOR_STATE].astype(np.int64),
+            pack_fault_flags=np.nan_to_num(self._scalars[ScalarField.PACK_FAULT_FLAGS]).astype(np.int64),
+            data_age_s=self.data_age_s(now),
+        )
+
+    def identity(self, pack: int) -> PackIdentity | None:
+        parts = self._identity_parts[pack]
+        if len(parts) < len(IdentityField):
+            return None
+        f = IdentityField
+        try:
+            chemistry = Chemistry(int(parts[f.CHEMISTRY]))
+        except ValueError:
+            chemistry = Chemistry.UNKNOWN
+        return PackIdentity(
+            serial_number=f"{int(parts[f.SERIAL_NUMBER]):010d}",
+            firmware_version=f"{int(parts[f.FIRMWARE_MAJOR])}.{int(parts[f.FIRMWARE_MINOR])}."
+            f"{int(parts[f.FIRMWARE_PATCH])}",
+            chemistry=chemistry,
+            cell_count=int(parts[f.CELL_COUNT]),
+            sensor_count=int(parts[f.SENSOR_COUNT]),
+            nominal_capacity_ah=parts[f.NOMINAL_CAPACITY_AH],
+        )

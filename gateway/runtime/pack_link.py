@@ -1,0 +1,23 @@
+"""The way back to a pack: its protocol's encoder and the bus it listens on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from gateway.codec.can_encoder import FrameEncoder
+from gateway.domain.measurement import BoundField, CommandKind
+
+SendFrame = Callable[[int, bytes], bool]
+
+
+@dataclass(frozen=True)
+class PackLink:
+    pack_index: int
+    node_address: int
+    encoder: FrameEncoder
+    send: SendFrame
+
+    def command(self, kind: CommandKind, values: Mapping[BoundField, float] | None = None) -> bool:
+        frame = self.encoder.encode_command(kind, self.node_address, values or {})
+        return self.send(frame.arbitration_id, frame.data)

@@ -1,0 +1,87 @@
+"""Turn the arrays of one tick into the immutable snapshot every output publishes."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from types import MappingProxyType
+
+import numpy as np
+
+from gateway.bms.inputs import BmsInputs
+from gateway.bms.pack_parameters import PackParameters
+from gateway.bms.protection import active_alarms
+from gateway.bms.protection_rules import ProtectionRule
+from gateway.bms.step import BmsOutputs, BmsState
+from gateway.domain.alarms import Severity
+from gateway.domain.identity import PackIdentity
+from gateway.domain.snapshot import BusStatistics, GatewaySnapshot, PackSnapshot
+from gateway.domain.states import ContactorState, PackState
+from gateway.runtime.site_aggregate import aggregate_site
+
+_STATE_OF_SEVERITY = {Severity.NONE: PackState.NORMAL, Severity.WARNING: PackState.WARNING,
+                      Severity.ALARM: PackState.ALARM, Severity.TRIP: PackState.ALARM}
+
+
+def _row(values: np.ndarray, count: int) -> tuple[float, ...]:
+    return tuple(values[:count].tolist())
+
+
+def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, inputs: BmsInputs,
+                   state: BmsState, outputs: BmsOutputs, rules: tuple[ProtectionRule, ...],
+                   identities: Sequence[PackIdentity | None], buses: tuple[BusStatistics, ...],
+                   tick_duration_s: float) -> GatewaySnapshot:
+    packs = []
+    charge = state.charge
+    for i, layout in enumerate(parameters.layouts):
+        online = bool(outputs.fresh[i])
+        alarms = active_alarms(state.protection, rules, i)
+        never_seen = not np.isfinite(inputs.data_age_s[i])
+        if never_seen:
+            pack_state = PackState.NOT_SEEN
+        elif not online:
+            pack_state = PackState.COMM_LOST
+        else:
+            pack_state = _STATE_OF_SEVERITY[max(alarms.values(), default=Severity.NONE)]
+        cells, sensors = layout.series_cells, layout.temperature_sensors
+
+        def live(value: float, is_online: bool = online) -> float:
+            return value if is_online else math.nan
+
+        try:
+            contactor = ContactorState(int(inputs.contactor_state[i]))
+        except ValueError:
+            contactor = ContactorState.UNKNOWN
+        capacity = float(outputs.capacity_ah[i])
+        packs.append(PackSnapshot(
+            pack_id=layout.pack_id,
+            index=i,
+            state=pack_state,
+            online=online,
+            data_age_s=float(inputs.data_age_s[i]),
+            identity=identities[i],
+            cell_model=layout.cell_model.cell_id,
+            pack_voltage_v=live(float(inputs.pack_voltage_v[i])),
+            pack_current_a=live(float(inputs.pack_current_a[i])),
+            cell_voltage_v=_row(inputs.cell_voltage_v[i], cells) if online else (math.nan,) * cells,
+            temperature_c=_row(inputs.temperature_c[i], sensors) if online else (math.nan,) * sensors,
+            cell_soc=_row(charge.cell_soc[i], cells),
+            soc=float(outputs.soc[i]),
+            soh=float(outputs.soh[i]),
+            capacity_ah=capacity,
+            charge_current_limit_a=float(outputs.limits.charge_a[i]),
+            discharge_current_limit_a=float(outputs.limits.discharge_a[i]),
+            charge_voltage_limit_v=float(outputs.limits.charge_voltage_v[i]),
+            discharge_voltage_limit_v=float(outputs.limits.discharge_voltage_v[i]),
+            contactor_state=contactor if online else ContactorState.UNKNOWN,
+            pack_fault_flags=int(inputs.pack_fault_flags[i]),
+            ah_charged=float(charge.ah_charged[i]),
+            ah_discharged=float(charge.ah_discharged[i]),
+            wh_charged=float(charge.wh_charged[i]),
+            wh_discharged=float(charge.wh_discharged[i]),
+            equivalent_full_cycles=float((charge.ah_charged[i] + charge.ah_discharged[i]) / (2.0 * capacity)),
+            alarms=MappingProxyType(alarms),
+        ))
+    return GatewaySnapshot(sequence, time.time(), site_name, tuple(packs), aggregate_site(packs), buses,
+                           tick_duration_s)

@@ -1,0 +1,49 @@
+"""Non-blocking receive of gateway commands from one bus: poll, decode (to_pack), count rejects."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import can
+
+from gateway.codec.can_decoder import DecodedFrame, FrameDecoder
+from gateway.codec.protocol import PackProtocol
+from gateway.domain.frames import CanFrame
+from gateway.errors import FrameRejected
+
+MAX_FRAMES_PER_POLL = 512
+
+
+class CommandReceiver:
+    def __init__(self, bus_name: str, bus: can.BusABC, protocols: Iterable[PackProtocol]) -> None:
+        unique = {protocol.name: protocol for protocol in protocols}
+        self.bus_name = bus_name
+        self._bus = bus
+        self._decoder = FrameDecoder(unique.values(), direction="to_pack")
+        self.received = 0
+        self.receive_errors = 0
+        self.rejected: Counter[str] = Counter()
+
+    def poll(self) -> list[DecodedFrame]:
+        """Everything already waiting on the bus (at most MAX_FRAMES_PER_POLL), decoded; never blocks."""
+        decoded: list[DecodedFrame] = []
+        for _ in range(MAX_FRAMES_PER_POLL):
+            try:
+                message = self._bus.recv(timeout=0.0)
+            except can.CanError:
+                self.receive_errors += 1
+                break
+            if message is None:
+                break
+            self.received += 1
+            if message.is_error_frame or message.is_remote_frame:
+                self.rejected["error_or_remote_frame"] += 1
+                continue
+            frame = CanFrame(self.bus_name, message.arbitration_id, bytes(message.data), message.timestamp,
+                             message.is_extended_id)
+            try:
+                decoded.append(self._decoder.decode(frame))
+            except FrameRejected as rejected:
+                self.rejected[rejected.reason] += 1
+        return decoded

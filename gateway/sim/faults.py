@@ -1,0 +1,72 @@
+"""When each injected fault is active, and what the physical ones do to the pack model.
+
+Physical faults (applied here, before every physics step):
+  weak_cell  the cell's capacity is multiplied by (1 - 0.2 * magnitude)
+  hot_cell   the cell gets an extra heat source that settles it magnitude * 10 degC above the mean
+             of the other cells (time constant about one minute)
+  warming    the pack's cooling fails and heat leaks in: every cell climbs about magnitude * 6 degC
+             per minute (capped at 120 degC)
+Frame faults (silent, garbage_frames, bad_crc, bad_counter) are applied where frames are sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from gateway.settings import SimulatedFault
+from gateway.sim.pack_model import PackModel
+
+HOT_CELL_RISE_C = 10.0  # per unit magnitude
+HOT_CELL_TIME_CONSTANT_S = 60.0
+WEAK_CELL_CAPACITY_LOSS = 0.2  # per unit magnitude
+WARMING_RATE_C_PER_S = 6.0 / 60.0  # per unit magnitude
+WARMING_CEILING_C = 120.0
+MIN_CAPACITY_FACTOR = 0.05
+
+
+def is_active(fault: SimulatedFault, time_s: float) -> bool:
+    if time_s < fault.start_s:
+        return False
+    return fault.duration_s is None or time_s < fault.start_s + fault.duration_s
+
+
+class FaultSchedule:
+    def __init__(self, faults: Iterable[SimulatedFault]) -> None:
+        self.faults = tuple(faults)
+
+    def active(self, kind: str, time_s: float) -> list[SimulatedFault]:
+        return [f for f in self.faults if f.kind == kind and is_active(f, time_s)]
+
+    def any_active(self, kind: str, time_s: float) -> bool:
+        return bool(self.active(kind, time_s))
+
+    def active_kinds(self, time_s: float) -> list[str]:
+        return sorted({f.kind for f in self.faults if is_active(f, time_s)})
+
+
+def apply_physical_faults(model: PackModel, schedule: FaultSchedule, time_s: float) -> None:
+    """Reset the model's fault hooks, then set them for the faults active at `time_s`."""
+    model.capacity_factor = np.ones(model.series_cells)
+    model.cooling_factor = 1.0
+    extra = np.zeros(model.series_cells)
+    for fault in schedule.active("weak_cell", time_s):
+        factor = max(1.0 - WEAK_CELL_CAPACITY_LOSS * fault.magnitude, MIN_CAPACITY_FACTOR)
+        model.capacity_factor[fault.cell - 1] *= factor
+    warming = schedule.active("warming", time_s)
+    if warming:
+        model.cooling_factor = 0.0
+        rate = sum(f.magnitude for f in warming) * WARMING_RATE_C_PER_S
+        below_ceiling = model.temperature_c < WARMING_CEILING_C
+        extra += np.where(below_ceiling, rate * model.heat_capacity_j_per_k, 0.0)
+    conductance = model.cooling_w_per_k * model.cooling_factor
+    temperatures = model.temperature_c
+    for fault in schedule.active("hot_cell", time_s):
+        index = fault.cell - 1
+        others = np.delete(temperatures, index)
+        reference = float(np.mean(others)) if others.size else model.ambient_c
+        rise = HOT_CELL_RISE_C * fault.magnitude
+        drive = model.heat_capacity_j_per_k / HOT_CELL_TIME_CONSTANT_S
+        extra[index] += max(0.0, conductance * rise + drive * (reference + rise - temperatures[index]))
+    model.extra_heat_w = extra

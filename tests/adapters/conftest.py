@@ -1,0 +1,69 @@
+"""Fixtures for the adapter tests: a real Modbus TCP output on 127.0.0.1 (no mocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from gateway.adapters.modbus_server import ModbusOutput
+from gateway.codec.register_map import RegisterMap, load_register_map
+from gateway.runtime.hub import SnapshotHub
+from gateway.settings import DEFAULT_MAPPINGS_DIR, ModbusSettings
+
+MODBUS_SITE_UNIT = 1
+MODBUS_PACK_UNITS = {"pack-01": 2, "pack-02": 3, "pack-03": 4, "pack-04": 5, "pack-99": 9}
+
+
+def free_tcp_port() -> int:
+    """A port nothing listens on right now (pymodbus cannot report the port of a bind to 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningModbus:
+    output: ModbusOutput
+    hub: SnapshotHub
+    register_map: RegisterMap
+    settings: ModbusSettings
+    unit_ids: dict[str, int]
+
+    @property
+    def port(self) -> int:
+        return self.settings.port
+
+
+@pytest.fixture(scope="session")
+def native_register_map() -> RegisterMap:
+    return load_register_map(DEFAULT_MAPPINGS_DIR, "native")
+
+
+@pytest.fixture
+async def modbus_server(native_register_map: RegisterMap) -> AsyncIterator[RunningModbus]:
+    """ModbusOutput serving the native map: site unit 1, pack-01..04 on 2..5, `pack-99` (never in a
+    snapshot) on 9. Nothing is published yet."""
+    settings = ModbusSettings(host="127.0.0.1", port=free_tcp_port(), site_unit_id=MODBUS_SITE_UNIT)
+    hub = SnapshotHub()
+    output = ModbusOutput(settings, hub, native_register_map, MODBUS_PACK_UNITS)
+    task = asyncio.create_task(output.run(), name="modbus-output")
+    ready = asyncio.create_task(output.ready.wait())
+    done, _ = await asyncio.wait({task, ready}, timeout=5.0, return_when=asyncio.FIRST_COMPLETED)
+    if ready not in done:
+        ready.cancel()
+        if task in done:
+            task.result()  # raises the start-up error
+        task.cancel()
+        pytest.fail("the Modbus output did not become ready within 5 s")
+    try:
+        yield RunningModbus(output, hub, native_register_map, settings, dict(MODBUS_PACK_UNITS))
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,368 @@
+"""The Modbus TCP output end to end: the real pymodbus server, the real pymodbus client, no mocks.
+
+Values are decoded with pymodbus' own `convert_from_registers`, independently of the gateway's
+encoder, and compared with the snapshot within one raw step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.pdu import ModbusPDU
+
+from gateway.adapters.modbus_server import ModbusOutput
+from gateway.codec.register_map import RegisterEntry, UnitMap
+from gateway.domain.alarms import AlarmCode, Severity
+from gateway.domain.snapshot import GatewaySnapshot, PackSnapshot, SiteSnapshot
+from gateway.errors import AdapterError, ConfigError
+from gateway.runtime.hub import SnapshotHub
+from gateway.settings import ModbusSettings
+from tests.adapters.conftest import MODBUS_PACK_UNITS, MODBUS_SITE_UNIT, RunningModbus, free_tcp_port
+from tests.factories import make_snapshot
+
+ILLEGAL_FUNCTION = 0x01
+ILLEGAL_ADDRESS = 0x02
+GATEWAY_TARGET_NO_RESPONSE = 0x0B
+NOT_IMPLEMENTED = {"uint16": 0xFFFF, "int16": 0x8000, "uint32": 0xFFFF_FFFF, "int32": 0x8000_0000}
+DATATYPES = {
+    "uint16": AsyncModbusTcpClient.DATATYPE.UINT16,
+    "int16": AsyncModbusTcpClient.DATATYPE.INT16,
+    "uint32": AsyncModbusTcpClient.DATATYPE.UINT32,
+    "int32": AsyncModbusTcpClient.DATATYPE.INT32,
+}
+UNSIGNED = {1: AsyncModbusTcpClient.DATATYPE.UINT16, 2: AsyncModbusTcpClient.DATATYPE.UINT32}
+
+Expected = dict[str, float | list[float] | None]
+
+
+@pytest.fixture
+async def client(modbus_server: RunningModbus) -> AsyncIterator[AsyncModbusTcpClient]:
+    modbus_client = AsyncModbusTcpClient("127.0.0.1", port=modbus_server.port, timeout=2, retries=0)
+    assert await modbus_client.connect()
+    try:
+        yield modbus_client
+    finally:
+        modbus_client.close()
+
+
+async def read_unit(client: AsyncModbusTcpClient, unit_id: int, size: int) -> list[int]:
+    registers: list[int] = []
+    for start in range(0, size, 125):
+        response = await client.read_input_registers(start, count=min(125, size - start), device_id=unit_id)
+        assert not response.isError(), response
+        registers += response.registers
+    return registers
+
+
+async def wait_for_sequence(client: AsyncModbusTcpClient, unit_id: int, sequence: int) -> None:
+    """The output encodes in the background: poll the heartbeat until it shows `sequence`."""
+    async with asyncio.timeout(5.0):
+        while True:
+            response = await client.read_input_registers(2, count=2, device_id=unit_id)
+            assert not response.isError(), response
+            if client.convert_from_registers(response.registers, UNSIGNED[2]) == sequence:
+                return
+            await asyncio.sleep(0.01)
+
+
+def decode(registers: list[int], entry: RegisterEntry, word_order: str) -> list[float | None]:
+    """Every value of an entry in its unit; None for the not-implemented value."""
+    values: list[float | None] = []
+    width = entry.words_per_value
+    for index in range(entry.values):
+        start = entry.address + index * width
+        words = registers[start : start + width]
+        order = "big" if word_order == "big" else "little"
+        unsigned = AsyncModbusTcpClient.convert_from_registers(words, UNSIGNED[width], word_order=order)
+        if unsigned == NOT_IMPLEMENTED[entry.type]:
+            values.append(None)
+            continue
+        raw = AsyncModbusTcpClient.convert_from_registers(words, DATATYPES[entry.type], word_order=order)
+        assert isinstance(raw, int)
+        values.append(raw * entry.scale)
+    return values
+
+
+def assert_unit_matches(unit: UnitMap, registers: list[int], word_order: str, expected: Expected) -> None:
+    assert {entry.name for entry in unit.entries} == set(expected), "update the expected values of the test"
+    for entry in unit.entries:
+        decoded = decode(registers, entry, word_order)
+        wanted = expected[entry.name]
+        wanted_values = wanted if isinstance(wanted, list) else [wanted]
+        wanted_values = wanted_values + [math.nan] * (entry.values - len(wanted_values))
+        for position, (got, want) in enumerate(zip(decoded, wanted_values, strict=True)):
+            where = f"{entry.name}[{position}]"
+            if want is None or math.isnan(want):
+                assert got is None, f"{where}: expected not-implemented, got {got}"
+            else:
+                assert got is not None, f"{where}: expected {want}, got not-implemented"
+                assert abs(got - want) <= entry.scale / 2 + 1e-9 * abs(want), f"{where}: {got} != {want}"
+
+
+def expected_pack(pack: PackSnapshot, snapshot: GatewaySnapshot, map_version: int) -> Expected:
+    identity = pack.identity
+    assert identity is not None
+    return {
+        "map_version": map_version, "pack_index": pack.index, "snapshot_sequence": snapshot.sequence,
+        "pack_state": int(pack.state), "online": int(pack.online), "data_age": pack.data_age_s,
+        "contactor_state": int(pack.contactor_state), "pack_current": pack.pack_current_a,
+        "pack_power": pack.pack_voltage_v * pack.pack_current_a, "pack_voltage": pack.pack_voltage_v,
+        "soc": pack.soc * 100, "soh": pack.soh * 100, "cell_soc_min": min(pack.cell_soc) * 100,
+        "cell_soc_max": max(pack.cell_soc) * 100, "capacity": pack.capacity_ah,
+        "charge_current_limit": pack.charge_current_limit_a,
+        "discharge_current_limit": pack.discharge_current_limit_a,
+        "charge_voltage_limit": pack.charge_voltage_limit_v,
+        "discharge_voltage_limit": pack.discharge_voltage_limit_v,
+        "cell_voltage_min": _min(pack.cell_voltage_v), "cell_voltage_max": _max(pack.cell_voltage_v),
+        "temperature_min": _min(pack.temperature_c), "temperature_max": _max(pack.temperature_c),
+        "highest_severity": int(max(pack.alarms.values(), default=Severity.NONE)),
+        "alarm_warning_mask": _mask(pack, Severity.WARNING), "alarm_alarm_mask": _mask(pack, Severity.ALARM),
+        "alarm_trip_mask": _mask(pack, Severity.TRIP),
+        "alarm_any_mask": sum(code.bit for code in pack.alarms),
+        "pack_fault_flags": pack.pack_fault_flags, "ah_charged": pack.ah_charged,
+        "ah_discharged": pack.ah_discharged, "wh_charged": pack.wh_charged, "wh_discharged": pack.wh_discharged,
+        "equivalent_full_cycles": pack.equivalent_full_cycles, "serial_number": int(identity.serial_number),
+        "firmware_major": 1, "firmware_minor": 2, "firmware_patch": 3, "chemistry": int(identity.chemistry),
+        "cell_count": identity.cell_count, "sensor_count": identity.sensor_count,
+        "nominal_capacity": identity.nominal_capacity_ah,
+        "cell_voltage": list(pack.cell_voltage_v), "cell_soc": [v * 100 for v in pack.cell_soc],
+        "temperature": list(pack.temperature_c),
+    }
+
+
+def expected_site(site: SiteSnapshot, snapshot: GatewaySnapshot, map_version: int) -> Expected:
+    masks = {severity: site.alarm_masks[severity] for severity in (Severity.WARNING, Severity.ALARM, Severity.TRIP)}
+    return {
+        "map_version": map_version, "pack_count": site.pack_count, "snapshot_sequence": snapshot.sequence,
+        "packs_online": site.packs_online, "highest_severity": int(site.highest_severity),
+        "site_current": site.current_a, "site_power": site.voltage_v * site.current_a,
+        "site_voltage": site.voltage_v, "site_soc": site.soc * 100, "site_soh": site.soh * 100,
+        "site_capacity": site.capacity_ah, "charge_current_limit": site.charge_current_limit_a,
+        "discharge_current_limit": site.discharge_current_limit_a,
+        "charge_voltage_limit": site.charge_voltage_limit_v,
+        "discharge_voltage_limit": site.discharge_voltage_limit_v,
+        "alarm_warning_mask": masks[Severity.WARNING], "alarm_alarm_mask": masks[Severity.ALARM],
+        "alarm_trip_mask": masks[Severity.TRIP], "alarm_any_mask": masks[Severity.WARNING]
+        | masks[Severity.ALARM] | masks[Severity.TRIP],
+        "snapshot_time": math.floor(snapshot.wall_time),
+    }
+
+
+def _min(values: tuple[float, ...]) -> float:
+    return min((v for v in values if not math.isnan(v)), default=math.nan)
+
+
+def _max(values: tuple[float, ...]) -> float:
+    return max((v for v in values if not math.isnan(v)), default=math.nan)
+
+
+def _mask(pack: PackSnapshot, severity: Severity) -> int:
+    return sum(code.bit for code, active in pack.alarms.items() if active == severity)
+
+
+def alarmed_snapshot(sequence: int = 7) -> GatewaySnapshot:
+    snapshot = make_snapshot(4, sequence, offline=(2,), alarms={
+        0: {AlarmCode.CELL_OVERVOLTAGE: Severity.WARNING, AlarmCode.SENSOR_FAULT: Severity.TRIP,
+            AlarmCode.DISCHARGE_OVERCURRENT: Severity.ALARM},
+    })
+    site = replace(snapshot.site, alarm_masks={Severity.WARNING: 0b1, Severity.ALARM: 0b100000,
+                                               Severity.TRIP: 0b10000000}, highest_severity=Severity.TRIP)
+    cold = replace(snapshot.packs[1], temperature_c=(-12.3, -7.5, 0.0, 4.4), pack_current_a=55.0)
+    return replace(snapshot, packs=(snapshot.packs[0], cold, *snapshot.packs[2:]), site=site)
+
+
+async def test_pack_units_serve_the_snapshot(modbus_server: RunningModbus, client: AsyncModbusTcpClient) -> None:
+    snapshot = alarmed_snapshot()
+    await modbus_server.hub.publish(snapshot)
+    register_map = modbus_server.register_map
+    for pack in snapshot.packs:
+        unit_id = MODBUS_PACK_UNITS[pack.pack_id]
+        await wait_for_sequence(client, unit_id, snapshot.sequence)
+        registers = await read_unit(client, unit_id, register_map.pack.size)
+        assert_unit_matches(register_map.pack, registers, register_map.word_order,
+                            expected_pack(pack, snapshot, register_map.version))
+
+
+async def test_signed_values_and_their_words(modbus_server: RunningModbus, client: AsyncModbusTcpClient) -> None:
+    snapshot = alarmed_snapshot()
+    await modbus_server.hub.publish(snapshot)
+    await wait_for_sequence(client, 2, snapshot.sequence)
+    current = await client.read_input_registers(8, count=2, device_id=2)  # pack-01: -42.5 A (discharging)
+    assert current.registers == [0xFFFF, 0x10000 - 425]  # int32, high word first
+    cold = await client.read_input_registers(128, count=5, device_id=3)  # pack-02 temperatures
+    assert cold.registers == [0x10000 - 123, 0x10000 - 75, 0, 44, 0x8000]
+
+
+async def test_site_unit_serves_the_aggregate(modbus_server: RunningModbus, client: AsyncModbusTcpClient) -> None:
+    snapshot = alarmed_snapshot()
+    await modbus_server.hub.publish(snapshot)
+    await wait_for_sequence(client, MODBUS_SITE_UNIT, snapshot.sequence)
+    register_map = modbus_server.register_map
+    registers = await read_unit(client, MODBUS_SITE_UNIT, register_map.site.size)
+    assert_unit_matches(register_map.site, registers, register_map.word_order,
+                        expected_site(snapshot.site, snapshot, register_map.version))
+
+
+async def test_offline_and_absent_packs_read_not_implemented(
+    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+) -> None:
+    snapshot = alarmed_snapshot(sequence=12)
+    await modbus_server.hub.publish(snapshot)
+    await wait_for_sequence(client, 9, snapshot.sequence)
+    pack_map = modbus_server.register_map.pack
+    offline = await read_unit(client, MODBUS_PACK_UNITS["pack-03"], pack_map.size)
+    assert decode(offline, pack_map.entry("pack_voltage"), "big") == [None]
+    assert decode(offline, pack_map.entry("pack_current"), "big") == [None]
+    assert decode(offline, pack_map.entry("online"), "big") == [0]
+    assert set(decode(offline, pack_map.entry("cell_voltage"), "big")) == {None}
+    absent = await read_unit(client, MODBUS_PACK_UNITS["pack-99"], pack_map.size)
+    for entry in pack_map.entries:
+        values = decode(absent, entry, "big")
+        if entry.name == "map_version":
+            assert values == [modbus_server.register_map.version]
+        elif entry.name == "snapshot_sequence":
+            assert values == [12]
+        else:
+            assert set(values) == {None}, entry.name
+
+
+async def test_before_the_first_snapshot_only_the_map_version_is_known(
+    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+) -> None:
+    registers = await read_unit(client, MODBUS_SITE_UNIT, modbus_server.register_map.site.size)
+    for entry in modbus_server.register_map.site.entries:
+        values = decode(registers, entry, "big")
+        assert values == ([modbus_server.register_map.version] if entry.name == "map_version" else [None])
+
+
+async def test_a_newer_snapshot_replaces_the_image(modbus_server: RunningModbus,
+                                                   client: AsyncModbusTcpClient) -> None:
+    first = make_snapshot(4, sequence=1)
+    await modbus_server.hub.publish(first)
+    await wait_for_sequence(client, 2, 1)
+    soc = await client.read_input_registers(13, count=1, device_id=2)
+    assert soc.registers == [5600]
+    second = replace(first, sequence=2, packs=(replace(first.packs[0], soc=0.5), *first.packs[1:]))
+    await modbus_server.hub.publish(second)
+    await wait_for_sequence(client, 2, 2)
+    soc = await client.read_input_registers(13, count=1, device_id=2)
+    assert soc.registers == [5000]
+
+
+@pytest.mark.parametrize(("unit_id", "address", "count"), [
+    (2, 170, 10),  # runs past the last pack register (175)
+    (2, 176, 1),
+    (MODBUS_SITE_UNIT, 31, 2),
+    (MODBUS_SITE_UNIT, 1000, 1),
+])
+async def test_reads_outside_the_map_are_illegal_addresses(
+    modbus_server: RunningModbus, client: AsyncModbusTcpClient, unit_id: int, address: int, count: int
+) -> None:
+    response = await client.read_input_registers(address, count=count, device_id=unit_id)
+    assert response.isError()
+    assert response.exception_code == ILLEGAL_ADDRESS
+
+
+async def test_holding_registers_are_a_reserved_block(modbus_server: RunningModbus,
+                                                      client: AsyncModbusTcpClient) -> None:
+    inside = await client.read_holding_registers(0, count=16, device_id=2)
+    assert not inside.isError()
+    assert inside.registers == [0] * 16
+    outside = await client.read_holding_registers(10, count=10, device_id=MODBUS_SITE_UNIT)
+    assert outside.isError()
+    assert outside.exception_code == ILLEGAL_ADDRESS
+
+
+async def test_writes_and_bit_tables_are_refused(modbus_server: RunningModbus,
+                                                 client: AsyncModbusTcpClient) -> None:
+    responses: list[ModbusPDU] = [
+        await client.write_register(0, 1, device_id=2),
+        await client.write_registers(0, [1, 2, 3], device_id=MODBUS_SITE_UNIT),
+        await client.write_register(500, 1, device_id=2),
+        await client.read_coils(0, count=1, device_id=2),
+        await client.read_discrete_inputs(0, count=1, device_id=2),
+        await client.write_coil(0, True, device_id=2),
+    ]
+    for response in responses:
+        assert response.isError(), response
+        assert response.exception_code == ILLEGAL_FUNCTION
+    still_zero = await client.read_holding_registers(0, count=3, device_id=MODBUS_SITE_UNIT)
+    assert still_zero.registers == [0, 0, 0]
+
+
+async def test_unknown_unit_ids_get_an_exception_and_the_server_carries_on(
+    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+) -> None:
+    response = await client.read_input_registers(0, count=1, device_id=77)
+    assert response.isError()
+    assert response.exception_code == GATEWAY_TARGET_NO_RESPONSE
+    version = await client.read_input_registers(0, count=1, device_id=2)
+    assert version.registers == [modbus_server.register_map.version]
+
+
+async def test_garbage_on_one_connection_does_not_stop_another_client(
+    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+) -> None:
+    await modbus_server.hub.publish(make_snapshot(4, sequence=3))
+    await wait_for_sequence(client, 2, 3)
+    reader, writer = await asyncio.open_connection("127.0.0.1", modbus_server.port)
+    try:
+        writer.write(b"\x00\x01\x00\x00\xff\xff\x02\x04" + bytes(range(256)) * 8)  # absurd MBAP length
+        writer.write(b"GET / HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        writer.write(b"\x00\x02\x00\x00\x00\x06\x02\x63\x00\x00\x00\x01")  # unknown function code 0x63
+        await writer.drain()
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            await asyncio.wait_for(reader.read(1024), timeout=0.3)
+        response = await client.read_input_registers(0, count=4, device_id=2)
+        assert response.registers == [modbus_server.register_map.version, 0, 0, 3]
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    fresh = AsyncModbusTcpClient("127.0.0.1", port=modbus_server.port, timeout=2, retries=0)
+    try:
+        assert await fresh.connect()
+        response = await fresh.read_input_registers(13, count=1, device_id=2)
+        assert response.registers == [5600]
+    finally:
+        fresh.close()
+
+
+async def test_a_busy_port_is_an_adapter_error_naming_the_setting(native_register_map: object) -> None:
+    from gateway.codec.register_map import RegisterMap
+
+    assert isinstance(native_register_map, RegisterMap)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        output = ModbusOutput(ModbusSettings(host="127.0.0.1", port=port), SnapshotHub(), native_register_map,
+                              {"pack-01": 2})
+        with pytest.raises(AdapterError) as raised:
+            await asyncio.wait_for(output.run(), timeout=5.0)
+    message = str(raised.value)
+    assert f"127.0.0.1:{port}" in message
+    assert "BMSGW_MODBUS__PORT" in message
+    assert "[modbus]" in message
+    assert not output.ready.is_set()
+
+
+@pytest.mark.parametrize("unit_ids", [
+    {"pack-01": 1},  # the site's unit id
+    {"pack-01": 2, "pack-02": 2},
+    {"pack-01": 0},
+    {"pack-01": 248},
+])
+async def test_unit_ids_must_be_distinct_and_valid(native_register_map: object, unit_ids: dict[str, int]) -> None:
+    from gateway.codec.register_map import RegisterMap
+
+    assert isinstance(native_register_map, RegisterMap)
+    with pytest.raises(ConfigError, match="modbus_unit_id"):
+        ModbusOutput(ModbusSettings(port=free_tcp_port()), SnapshotHub(), native_register_map, unit_ids)

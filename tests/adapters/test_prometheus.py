@@ -1,0 +1,330 @@
+"""The Prometheus output end to end: a real server on 127.0.0.1, real HTTP clients, the real parser."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import shutil
+import socket
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.adapters.prometheus_collector import TickTimings
+from gateway.adapters.prometheus_server import PrometheusOutput
+from gateway.domain.alarms import AlarmCode, Severity
+from gateway.errors import AdapterError
+from gateway.runtime.hub import SnapshotHub
+from gateway.settings import PrometheusSettings
+from tests.factories import make_snapshot
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@dataclass
+class Running:
+    output: PrometheusOutput
+    port: int
+    task: asyncio.Task[None]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+Start = Callable[..., Awaitable[Running]]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Start]:
+    started: list[Running] = []
+
+    async def start(
+        hub: SnapshotHub, timings: TickTimings | None = None, *, request_timeout_s: float = 10.0
+    ) -> Running:
+        port = _free_port()
+        settings = PrometheusSettings(host="127.0.0.1", port=port)
+        output = PrometheusOutput(settings, hub, timings, request_timeout_s=request_timeout_s)
+        running = Running(output, port, asyncio.create_task(output.run()))
+        started.append(running)
+        ready = asyncio.create_task(output.ready.wait())
+        await asyncio.wait({running.task, ready}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        if running.task.done():
+            ready.cancel()
+            running.task.result()  # raises what run() raised
+        assert ready.done(), "PrometheusOutput did not become ready"
+        return running
+
+    yield start
+    for running in started:
+        running.task.cancel()
+    for running in started:
+        with contextlib.suppress(asyncio.CancelledError):
+            await running.task
+
+
+def _get_blocking(url: str) -> tuple[int, str, str]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=5) as response:
+        return response.status, response.headers["Content-Type"], response.read().decode()
+
+
+async def _get(url: str) -> tuple[int, str, str]:
+    return await asyncio.to_thread(_get_blocking, url)
+
+
+async def _scrape(running: Running) -> Samples:
+    status, content_type, body = await _get(running.url + "/metrics")
+    assert status == 200
+    assert content_type == CONTENT_TYPE_LATEST
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+    }
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+async def _raw(port: int, request: bytes, *, eof: bool = False) -> tuple[int, dict[str, str], bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        if eof:
+            writer.write_eof()
+        await writer.drain()
+        response = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = response.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (h.partition(":") for h in header_lines)}
+    return int(status_line.split(" ")[1]), headers, body
+
+
+async def test_scraped_values_equal_the_snapshot(serve: Start) -> None:
+    hub = SnapshotHub()
+    alarms = {0: {AlarmCode.CELL_OVERTEMPERATURE: Severity.TRIP, AlarmCode.SENSOR_FAULT: Severity.WARNING}}
+    snapshot = make_snapshot(packs=3, sequence=42, offline=(2,), alarms=alarms)
+    await hub.publish(snapshot)
+    running = await serve(hub)
+
+    samples = await _scrape(running)
+
+    first, second = snapshot.pack("pack-01"), snapshot.pack("pack-02")
+    assert _value(samples, "bmsgw_pack_voltage_volts", pack="pack-01") == first.pack_voltage_v
+    assert _value(samples, "bmsgw_pack_current_amperes", pack="pack-01") == first.pack_current_a
+    assert _value(samples, "bmsgw_cell_voltage_volts", pack="pack-02", cell="7") == second.cell_voltage_v[6]
+    temperature = _value(samples, "bmsgw_cell_temperature_celsius", pack="pack-02", sensor="8")
+    assert temperature == second.temperature_c[7]
+    assert _value(samples, "bmsgw_pack_charged_coulombs_total", pack="pack-01") == first.ah_charged * 3600
+    assert _value(samples, "bmsgw_pack_up", pack="pack-01") == 1
+    assert _value(samples, "bmsgw_snapshot_sequence") == 42
+    assert _value(samples, "bmsgw_site_packs_online") == 2
+    assert _value(samples, "bmsgw_site_packs_configured") == 3
+    assert _value(samples, "bmsgw_can_frames_rejected_total", bus="demo", reason="bad_crc") == 7
+    assert _value(samples, "bmsgw_can_frames_rejected_total", bus="demo", reason="unknown_id") == 3
+    assert _value(samples, "bmsgw_can_frames_received_total", bus="demo") == 1000
+    info = {"pack": "pack-02", "serial": "0000001001", "firmware": "1.2.3", "chemistry": "nmc",
+            "cell_model": "nmc-200ah"}
+    assert _value(samples, "bmsgw_pack_info", **info) == 1
+
+
+async def test_alarms_are_one_stable_series_per_pack_alarm_and_severity(serve: Start) -> None:
+    hub = SnapshotHub()
+    await hub.publish(make_snapshot(packs=2, alarms={0: {AlarmCode.CELL_OVERTEMPERATURE: Severity.TRIP}}))
+    running = await serve(hub)
+
+    samples = await _scrape(running)
+
+    def active(pack: str, severity: str, alarm: str = "cell_overtemperature") -> float:
+        return _value(samples, "bmsgw_pack_alarm_active", pack=pack, alarm=alarm, severity=severity)
+
+    assert active("pack-01", "trip") == 1
+    assert active("pack-01", "warning") == 0
+    assert active("pack-01", "alarm") == 0
+    assert active("pack-02", "trip") == 0
+    assert active("pack-01", "trip", alarm="cell_overvoltage") == 0
+    assert _value(samples, "bmsgw_pack_alarm_severity", pack="pack-01", alarm="cell_overtemperature") == 3
+    assert _value(samples, "bmsgw_pack_alarm_severity", pack="pack-02", alarm="cell_overtemperature") == 0
+    series = [key for key in samples if key[0] == "bmsgw_pack_alarm_active"]
+    assert len(series) == 2 * len(AlarmCode) * 3
+
+
+async def test_offline_pack_is_down_with_nan_values(serve: Start) -> None:
+    hub = SnapshotHub()
+    await hub.publish(make_snapshot(packs=2, offline=(1,)))
+    running = await serve(hub)
+
+    samples = await _scrape(running)
+
+    assert _value(samples, "bmsgw_pack_up", pack="pack-02") == 0
+    assert _value(samples, "bmsgw_pack_state", pack="pack-02") == 4  # PackState.COMM_LOST
+    assert math.isnan(_value(samples, "bmsgw_pack_voltage_volts", pack="pack-02"))
+    assert math.isnan(_value(samples, "bmsgw_pack_power_watts", pack="pack-02"))
+    assert math.isnan(_value(samples, "bmsgw_cell_voltage_volts", pack="pack-02", cell="1"))
+
+
+async def test_before_the_first_snapshot_only_build_info_and_unhealthy(serve: Start) -> None:
+    hub = SnapshotHub()
+    timings = TickTimings()
+    timings.observe(0.002)
+    running = await serve(hub, timings)
+
+    samples = await _scrape(running)
+    status, _, _ = await _raw(running.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    assert {name for name, _ in samples} == {
+        "bmsgw_build_info", "bmsgw_tick_duration_seconds_bucket", "bmsgw_tick_duration_seconds_count",
+        "bmsgw_tick_duration_seconds_sum",
+    }
+    assert _value(samples, "bmsgw_tick_duration_seconds_bucket", le="0.0025") == 1
+    assert status == 503
+    await hub.publish(make_snapshot())
+    assert await _get(running.url + "/healthz") == (200, "text/plain; charset=utf-8", "ok\n")
+
+
+async def test_metrics_are_read_at_scrape_time(serve: Start) -> None:
+    hub = SnapshotHub()
+    await hub.publish(make_snapshot(sequence=1))
+    running = await serve(hub)
+    assert _value(await _scrape(running), "bmsgw_snapshot_sequence") == 1
+
+    await hub.publish(make_snapshot(sequence=2))
+
+    assert _value(await _scrape(running), "bmsgw_snapshot_sequence") == 2
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /nope HTTP/1.1\r\n\r\n", 404),
+        (b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405),
+        (b"HEAD /healthz HTTP/1.1\r\n\r\n", 405),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /metrics\r\n\r\n", 400),
+        (b"GET /metrics HTTP/9.9\r\n\r\n", 400),
+        (b"get /metrics HTTP/1.1\r\n\r\n", 400),
+        (b"GET metrics HTTP/1.1\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+        (b"GET /\xff HTTP/1.1\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\nX-Pad: " + b"a" * 10_000 + b"\r\n\r\n", 431),
+    ],
+)
+async def test_bad_requests_get_an_error_and_others_are_still_served(
+    serve: Start, request_bytes: bytes, status: int
+) -> None:
+    hub = SnapshotHub()
+    await hub.publish(make_snapshot())
+    running = await serve(hub)
+
+    got, headers, _ = await _raw(running.port, request_bytes)
+
+    assert got == status
+    assert headers["connection"] == "close"
+    if status == 405:
+        assert headers["allow"] == "GET"
+    assert _value(await _scrape(running), "bmsgw_site_packs_online") == 4
+
+
+async def test_head_cut_short_by_the_client_is_a_bad_request(serve: Start) -> None:
+    running = await serve(SnapshotHub())
+
+    status, _, _ = await _raw(running.port, b"GET /metrics HTTP/1.1\r\nHost: x", eof=True)
+
+    assert status == 400
+
+
+async def test_stalled_client_does_not_block_a_scrape_and_is_closed(serve: Start) -> None:
+    hub = SnapshotHub()
+    await hub.publish(make_snapshot())
+    running = await serve(hub, request_timeout_s=2.0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # the head is never finished
+    await writer.drain()
+    loop = asyncio.get_running_loop()
+    stalled_at = loop.time()
+
+    samples = await asyncio.wait_for(_scrape(running), 1.0)  # well before the stalled one times out
+    closed = await asyncio.wait_for(reader.read(), 5)
+
+    assert _value(samples, "bmsgw_site_packs_online") == 4
+    assert closed == b""
+    assert loop.time() - stalled_at >= 1.9
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_cancel_closes_open_connections_and_frees_the_port(serve: Start) -> None:
+    running = await serve(SnapshotHub())
+    reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+    writer.write(b"GET /met")
+    await writer.drain()
+    await asyncio.sleep(0.05)
+
+    running.task.cancel()
+    await asyncio.wait({running.task}, timeout=3)
+
+    assert running.task.cancelled()
+    assert not running.output.ready.is_set()
+    with contextlib.suppress(ConnectionResetError):
+        assert await asyncio.wait_for(reader.read(), 3) == b""
+    writer.close()
+    with contextlib.suppress(ConnectionResetError):
+        await writer.wait_closed()
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", running.port))
+
+
+async def test_port_in_use_is_an_adapter_error_naming_address_and_setting(serve: Start) -> None:
+    hub = SnapshotHub()
+    first = await serve(hub)
+    second = PrometheusOutput(PrometheusSettings(host="127.0.0.1", port=first.port), hub)
+
+    with pytest.raises(AdapterError, match=rf"127\.0\.0\.1:{first.port}.*BMSGW_PROMETHEUS__PORT") as caught:
+        await second.run()
+
+    assert "[prometheus] port" in str(caught.value)
+    assert not second.ready.is_set()
+
+
+@pytest.mark.external
+async def test_promtool_finds_no_lint_problems(serve: Start) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is required in CI (Debian package `prometheus`)")
+        pytest.skip("promtool not installed (apt-get install prometheus)")
+    hub = SnapshotHub()
+    alarms = {0: {AlarmCode.CELL_OVERVOLTAGE: Severity.ALARM}}
+    await hub.publish(make_snapshot(packs=2, offline=(1,), alarms=alarms))
+    timings = TickTimings()
+    timings.observe(0.0015)
+    running = await serve(hub, timings)
+    _, _, body = await _get(running.url + "/metrics")
+
+    process = await asyncio.create_subprocess_exec(
+        promtool, "check", "metrics",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(body.encode()), 30)
+
+    assert process.returncode == 0, output.decode()
+    assert output.decode().strip() == ""

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import numpy as np
+
+from gateway.bms.cell_model import load_cell_model
+from gateway.bms.inputs import BmsInputs
+from gateway.bms.pack_parameters import PackLayout, PackParameters
+from gateway.bms.protection import ProtectionState
+from gateway.bms.protection_rules import ProtectionRule, build_rules
+from gateway.bms.soc_coulomb import CoulombState
+from gateway.bms.step import BmsState
+from gateway.domain.states import ContactorState
+from gateway.settings import DEFAULT_MAPPINGS_DIR
+
+TICK_S = 0.1
+
+
+def parameters(packs: int = 2, cells: int = 32, sensors: int = 8) -> PackParameters:
+    model = load_cell_model(DEFAULT_MAPPINGS_DIR, "nmc-200ah")
+    return PackParameters.build([PackLayout(f"p{i}", cells, sensors, model) for i in range(packs)])
+
+
+def rules(p: PackParameters, stale_timeout_s: float = 1.0) -> tuple[ProtectionRule, ...]:
+    return build_rules(p, stale_timeout_s, TICK_S)
+
+
+def inputs(p: PackParameters, *, cell_v: float = 3.75, temp_c: float = 25.0, current_a: float = 0.0,
+           age_s: float = 0.05) -> BmsInputs:
+    packs, cells = p.cell_mask.shape
+    sensors = p.sensor_mask.shape[1]
+    return BmsInputs(
+        cell_voltage_v=np.full((packs, cells), cell_v),
+        temperature_c=np.full((packs, sensors), temp_c),
+        pack_voltage_v=np.full(packs, cell_v * cells),
+        pack_current_a=np.full(packs, current_a),
+        contactor_state=np.full(packs, int(ContactorState.CLOSED)),
+        pack_fault_flags=np.zeros(packs, dtype=np.int64),
+        data_age_s=np.full(packs, age_s),
+    )
+
+
+def empty_state(p: PackParameters, r: tuple[ProtectionRule, ...]) -> BmsState:
+    return BmsState(ProtectionState.empty(p.pack_count, len(r)), CoulombState.empty(p))

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.bms.soc_coulomb import pack_soc
+from gateway.bms.step import BmsOutputs, BmsState, bms_step
+from gateway.domain.alarms import AlarmCode, Severity
+from gateway.bms.protection import active_alarms
+from gateway.bms.quantities import Quantity
+from tests.bms.helpers import TICK_S, empty_state, inputs, parameters, rules
+
+
+def run(state: BmsState, p, r, x, seconds: float) -> tuple[BmsState, BmsOutputs]:  # type: ignore[no-untyped-def]
+    outputs = None
+    for _ in range(round(seconds / TICK_S)):
+        state, outputs = bms_step(state, x, p, r, TICK_S)
+    assert outputs is not None
+    return state, outputs
+
+
+def test_soc_initialises_from_ocv_and_counts_coulombs() -> None:
+    p = parameters(packs=1)
+    r = rules(p)
+    model = p.layouts[0].cell_model
+    rest = inputs(p, cell_v=float(model.ocv_v(np.array([0.5]))[0]))
+    state, out = bms_step(empty_state(p, r), rest, p, r, TICK_S)
+    assert out.soc[0] == pytest.approx(0.5, abs=0.002)
+    # 100 A discharge for 360 s = 10 Ah = 5 % of 200 Ah; voltage still plausible
+    state, out = run(state, p, r, dataclasses.replace(rest, pack_current_a=np.array([-100.0])), 360.0)
+    assert out.soc[0] == pytest.approx(0.45, abs=0.002)
+    assert state.charge.ah_discharged[0] == pytest.approx(10.0, rel=1e-6)
+    assert state.charge.ah_charged[0] == 0.0
+
+
+def test_initial_soc_corrects_for_the_resistance_drop_under_load() -> None:
+    p = parameters(packs=1)
+    r = rules(p)
+    model = p.layouts[0].cell_model
+    loaded_v = float(model.ocv_v(np.array([0.6]))[0]) - 200.0 * model.r0_ohm  # 200 A discharge
+    _, out = bms_step(empty_state(p, r), inputs(p, cell_v=loaded_v, current_a=-200.0), p, r, TICK_S)
+    assert out.soc[0] == pytest.approx(0.6, abs=0.003)
+
+
+def test_pack_soc_formula_uses_weakest_and_strongest_cells() -> None:
+    cell_soc = np.array([[0.2, 0.5, 0.9]])
+    assert pack_soc(cell_soc, np.ones((1, 3), dtype=bool))[0] == pytest.approx(0.2 / (1 - 0.9 + 0.2))
+
+
+def test_stale_pack_gets_zero_limits_and_comm_loss_before_the_timeout() -> None:
+    p = parameters(packs=2)
+    r = rules(p, stale_timeout_s=1.0)
+    x = inputs(p)
+    state, out = run(empty_state(p, r), p, r, x, 1.0)
+    assert (out.limits.charge_a > 0).all()
+    stale = dataclasses.replace(x, data_age_s=np.array([0.05, 0.95]))  # one tick before the timeout
+    state, out = bms_step(state, stale, p, r, TICK_S)
+    assert out.limits.charge_a[1] == 0.0 and out.limits.discharge_a[1] == 0.0
+    assert not out.fresh[1]
+    assert active_alarms(state.protection, r, 1) == {AlarmCode.COMMUNICATION_LOSS: Severity.ALARM}
+    assert out.limits.charge_a[0] > 0  # the other pack is untouched
+    # data coming back clears the condition and restores limits
+    state, out = bms_step(state, x, p, r, TICK_S)
+    assert out.fresh[1] and out.limits.charge_a[1] > 0
+
+
+def test_never_seen_pack_has_zero_limits_and_no_soc() -> None:
+    p = parameters(packs=1)
+    r = rules(p)
+    unseen = dataclasses.replace(inputs(p, cell_v=np.nan), data_age_s=np.array([np.inf]),
+                                 pack_current_a=np.array([np.nan]))
+    state, out = bms_step(empty_state(p, r), unseen, p, r, TICK_S)
+    assert out.limits.charge_a[0] == 0.0 and out.limits.discharge_a[0] == 0.0
+    assert np.isnan(out.soc[0])
+
+
+def test_overtemperature_warning_then_alarm_with_delay_and_hysteresis() -> None:
+    p = parameters(packs=1)
+    r = rules(p)
+    state, out = run(empty_state(p, r), p, r, inputs(p, temp_c=46.0), 1.0)
+    assert AlarmCode.CELL_OVERTEMPERATURE not in active_alarms(state.protection, r, 0)  # 2 s delay
+    state, out = run(state, p, r, inputs(p, temp_c=46.0), 1.1)
+    assert active_alarms(state.protection, r, 0)[AlarmCode.CELL_OVERTEMPERATURE] is Severity.WARNING
+    assert out.limits.charge_a[0] == 0.0  # outside the charge window
+    assert out.limits.discharge_a[0] > 0.0
+    state, out = run(state, p, r, inputs(p, temp_c=61.0), 2.1)
+    assert active_alarms(state.protection, r, 0)[AlarmCode.CELL_OVERTEMPERATURE] is Severity.ALARM
+    assert out.limits.discharge_a[0] == 0.0
+    state, out = run(state, p, r, inputs(p, temp_c=58.5), 1.0)  # inside the 3 degC hysteresis band
+    assert active_alarms(state.protection, r, 0)[AlarmCode.CELL_OVERTEMPERATURE] is Severity.ALARM
+    state, out = run(state, p, r, inputs(p, temp_c=40.0), 0.1)
+    assert AlarmCode.CELL_OVERTEMPERATURE not in active_alarms(state.protection, r, 0)
+
+
+def test_cell_voltage_taper_and_overvoltage() -> None:
+    p = parameters(packs=1)
+    r = rules(p)
+    _, out = run(empty_state(p, r), p, r, inputs(p, cell_v=4.15), 0.1)
+    assert out.limits.charge_a[0] == pytest.approx(200.0 * 0.5, rel=0.01)  # halfway through the taper
+    state, out = run(empty_state(p, r), p, r, inputs(p, cell_v=4.26), 1.1)
+    assert active_alarms(state.protection, r, 0)[AlarmCode.CELL_OVERVOLTAGE] is Severity.ALARM
+    assert out.limits.charge_a[0] == 0.0 and out.limits.discharge_a[0] == 0.0
+
+
+def test_undervoltage_and_overcurrent() -> None:
+    p = parameters(packs=1)
+    r = rules(p)
+    state, _ = run(empty_state(p, r), p, r, inputs(p, cell_v=2.52), 1.1)
+    assert active_alarms(state.protection, r, 0)[AlarmCode.CELL_UNDERVOLTAGE] is Severity.WARNING
+    state, _ = run(empty_state(p, r), p, r, inputs(p, current_a=-650.0), 1.1)  # above 3C pulse rating
+    assert active_alarms(state.protection, r, 0)[AlarmCode.DISCHARGE_OVERCURRENT] is Severity.ALARM
+
+
+def test_implausible_reading_is_a_sensor_fault_not_a_value() -> None:
+    p = parameters(packs=1)
+    r = rules(p)
+    x = inputs(p)
+    x.temperature_c[0, 3] = 400.0  # shorted thermistor
+    state, out = bms_step(empty_state(p, r), x, p, r, TICK_S)
+    assert active_alarms(state.protection, r, 0) == {AlarmCode.SENSOR_FAULT: Severity.ALARM}
+    assert out.limits.charge_a[0] == 0.0
+    assert out.quantities[Quantity.MAX_TEMPERATURE_C][0] == 25.0  # the implausible reading is not used
+
+
+@settings(max_examples=60, deadline=None)
+@given(cell_v=st.floats(2.0, 4.5), temp_c=st.floats(-40.0, 90.0), current_a=st.floats(-900.0, 500.0),
+       age_s=st.floats(0.0, 5.0))
+def test_limits_never_exceed_the_datasheet_ratings(cell_v: float, temp_c: float, current_a: float,
+                                                   age_s: float) -> None:
+    p = parameters(packs=1)
+    r = rules(p)
+    _, out = run(empty_state(p, r), p, r, inputs(p, cell_v=cell_v, temp_c=temp_c, current_a=current_a,
+                                                  age_s=age_s), 0.3)
+    assert 0.0 <= out.limits.charge_a[0] <= p.max_charge_current_a[0]
+    assert 0.0 <= out.limits.discharge_a[0] <= p.max_discharge_current_a[0]
+    if age_s > 0.9:  # stale once older than timeout minus one tick
+        assert out.limits.charge_a[0] == 0.0 and out.limits.discharge_a[0] == 0.0
