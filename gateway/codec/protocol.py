@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import cantools
+from cantools.database.errors import UnsupportedDatabaseFormatError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.codec.yaml_source import load_yaml_mapping
@@ -106,7 +107,7 @@ def load_protocol(mappings_dir: Path, name: str) -> PackProtocol:
     dbc_path = path.parent / spec.dbc
     try:
         database = cantools.database.load_file(str(dbc_path))
-    except (OSError, cantools.database.UnsupportedDatabaseFormatError) as error:
+    except (OSError, UnsupportedDatabaseFormatError) as error:
         raise MappingError([Problem(str(path), "dbc", f"{dbc_path} cannot be loaded ({error})",
                                     "name a DBC file next to the binding file")]) from error
     return _compile(spec, database, path)

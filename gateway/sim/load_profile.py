@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-import numpy as np
+from gateway.sim.seeding import seeded_rng
 
 LoadProfileKind = Literal["drive", "constant", "idle"]
 
@@ -45,7 +45,7 @@ class DriveCycle:
 
 @lru_cache(maxsize=32)
 def drive_cycle(seed: int) -> DriveCycle:
-    rng = np.random.default_rng([seed, 0xD21E])
+    rng = seeded_rng(seed, 0xD21E)
     starts: list[float] = []
     rates: list[float] = []
     time_s = 0.0

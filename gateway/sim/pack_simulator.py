@@ -23,6 +23,7 @@ from gateway.sim.garbage import GarbageFrames
 from gateway.sim.load_profile import LoadProfile
 from gateway.sim.pack_frames import PackFrames, SimulatedIdentity, array_capacity
 from gateway.sim.pack_model import PackModel
+from gateway.sim.seeding import seeded_rng
 
 MAX_PHYSICS_STEP_S = 1.0
 GARBAGE_FRAMES_PER_S = 20.0  # per unit magnitude
@@ -40,7 +41,7 @@ class PackSimulator:
 
     def __init__(self, pack: SimulatedPack, *, index: int, settings: SimulationSettings, cell: CellModel,
                  protocol: PackProtocol, bus: can.BusABC) -> None:
-        self.settings = pack
+        self.pack = pack
         self.index = index
         self.node_address = pack.node_address
         self.bus_name = pack.bus
@@ -48,7 +49,7 @@ class PackSimulator:
         self._bus = bus
         self.model = PackModel(cell, pack.series_cells, pack.temperature_sensors,
                                initial_soc=pack.initial_soc, ambient_c=pack.ambient_c,
-                               rng=np.random.default_rng([settings.seed, index, 0]))
+                               rng=seeded_rng(settings.seed, index, 0))
         self.load = LoadProfile(settings.load_profile, settings.load_scale_c, cell.nominal_capacity_ah,
                                 settings.seed)
         self.faults = FaultSchedule(pack.faults)
@@ -56,7 +57,7 @@ class PackSimulator:
                                           pack.temperature_sensors, cell.nominal_capacity_ah)
         encoder = FrameEncoder(protocol)
         self._frames = PackFrames(encoder, pack.node_address)
-        self._fault_rng = np.random.default_rng([settings.seed, index, 1])
+        self._fault_rng = seeded_rng(settings.seed, index, 1)
         self._garbage = GarbageFrames(protocol, pack.node_address, self._fault_rng)
         self._freezer = CounterFreezer(protocol)
         self._temperature_period_s = settings.temperature_period_s
@@ -73,8 +74,10 @@ class PackSimulator:
         """Load the pack's cell model and protocol (unless given, already loaded); MappingError if they
         are invalid, ConfigError if the pack does not fit them."""
         pack = settings.packs[index]
-        protocol = protocol or load_protocol(mappings_dir, pack.protocol)
-        cell = cell or load_cell_model(mappings_dir, pack.cell_model)
+        if protocol is None:
+            protocol = load_protocol(mappings_dir, pack.protocol)
+        if cell is None:
+            cell = load_cell_model(mappings_dir, pack.cell_model)
         key = f"simulation.packs[{index}]"
         problems: list[Problem] = []
         encoder = FrameEncoder(protocol)

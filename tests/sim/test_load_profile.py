@@ -21,7 +21,9 @@ def test_drive_is_deterministic_repeating_and_slowly_discharging() -> None:
     currents = np.array([profile.current_a(t) for t in times])
     assert currents.tolist() == [LoadProfile("drive", 0.5, 200.0, seed=4).current_a(t) for t in times]
     assert [profile.current_a(t + 3 * period) for t in times[:50]] == pytest.approx(currents[:50].tolist())
-    assert currents.min() < -100.0 and currents.max() > 0.0 and np.any(currents == 0.0)
+    assert currents.min() < -100.0
+    assert currents.max() > 0.0
+    assert np.any(currents == 0.0)
     assert np.all(np.abs(currents) <= 2.0 * 100.0)
     assert -0.6 < drive_cycle(4).mean_c_rate < -0.1
     assert float(np.mean(currents)) == pytest.approx(drive_cycle(4).mean_c_rate * 100.0, rel=0.02)

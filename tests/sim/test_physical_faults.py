@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ def test_warming_crosses_the_warning_within_four_minutes_and_the_alarm_soon_afte
     reaches_60 = next(s for s, t in enumerate(hottest) if t >= 60.0)
     assert 120 <= reaches_45 <= 240
     assert 60 <= reaches_60 - reaches_45 <= 240
-    assert all(b >= a for a, b in zip(hottest, hottest[1:], strict=False))  # climbs steadily
+    assert all(b >= a for a, b in pairwise(hottest))  # climbs steadily
 
 
 def test_without_faults_the_pack_stays_near_ambient(mappings_dir: Path) -> None:
