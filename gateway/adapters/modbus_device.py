@@ -3,9 +3,12 @@
 Input registers (FC4) are slices of the unit's latest image (encoded once per snapshot by the
 output, never per request). Holding registers (FC3) are a reserved block that reads as zeros.
 Every write is refused with exception 01 (illegal function), and so are coils / discrete inputs.
+A unit id nobody serves gets exception 0B (gateway target device failed to respond).
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +20,8 @@ from gateway.codec.register_map import ReservedBlock
 READ_INPUT_REGISTERS = 4
 READ_HOLDING_REGISTERS = 3
 MAX_READ_COUNT = 125  # Modbus application protocol v1.1b3, 6.3 / 6.4
+
+log = logging.getLogger(__name__)
 
 
 class RegisterImageDevice(ModbusBaseDeviceContext):
@@ -53,3 +58,28 @@ class RegisterImageDevice(ModbusBaseDeviceContext):
         self, func_code: int, address: int, values: list[int] | list[bool]
     ) -> ExcCodes:
         return ExcCodes.ILLEGAL_FUNCTION  # read-only until commands are designed
+
+
+class UnknownUnitDevice(ModbusBaseDeviceContext):
+    """Answers any request to a unit id nobody serves with exception 0B, logging each id once."""
+
+    def __init__(self) -> None:
+        self._reported: set[int] = set()
+
+    def for_unit(self, unit_id: int) -> UnknownUnitDevice:
+        if unit_id not in self._reported:
+            self._reported.add(unit_id)
+            log.warning("Modbus request for unit id %d, which is not configured: answering exception 0B "
+                        "(this is logged once per unit id)", unit_id)
+        return self
+
+    def reset(self) -> None:
+        """Nothing to reset."""
+
+    def getValues(self, func_code: int, address: int, count: int = 1) -> ExcCodes:  # noqa: N802
+        return ExcCodes.GATEWAY_NO_RESPONSE
+
+    def setValues(  # noqa: N802
+        self, func_code: int, address: int, values: list[int] | list[bool]
+    ) -> ExcCodes:
+        return ExcCodes.GATEWAY_NO_RESPONSE

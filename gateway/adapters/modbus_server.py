@@ -16,7 +16,7 @@ from pymodbus.datastore import ModbusServerContext
 from pymodbus.pdu.device import ModbusDeviceIdentification
 from pymodbus.server import ModbusTcpServer
 
-from gateway.adapters.modbus_device import RegisterImageDevice
+from gateway.adapters.modbus_device import RegisterImageDevice, UnknownUnitDevice
 from gateway.codec.register_map import RegisterMap
 from gateway.domain.snapshot import GatewaySnapshot
 from gateway.errors import AdapterError, ConfigError, Problem
@@ -53,12 +53,10 @@ class ModbusOutput:
         sequence = self._publish(self._hub.latest)
         devices = {self._settings.site_unit_id: self._site}
         devices.update({self._unit_ids[pack_id]: device for pack_id, device in self._packs.items()})
-        context = ModbusServerContext(devices=devices, single=False)  # type: ignore[no-untyped-call]
         server = ModbusTcpServer(
-            context,
+            _UnitTable(devices),
             address=(self._settings.host, self._settings.port),
             identity=self._identity(),
-            ignore_missing_devices=False,  # unknown unit ids get exception 0B instead of silence
         )
         if not await server.listen():
             raise AdapterError(_bind_failure_message(self._settings.host, self._settings.port))
@@ -89,6 +87,26 @@ class ModbusOutput:
             "ModelName": f"register map {self._map.name}",
             "MajorMinorRevision": str(self._map.version),
         })
+
+
+class _UnitTable(ModbusServerContext):
+    """The configured units; any other unit id is answered by UnknownUnitDevice (exception 0B).
+
+    pymodbus would answer 0B too, but log an error for every such request; a PLC polling a wrong
+    unit id ten times a second should cost one warning, not a flood.
+    """
+
+    def __init__(self, devices: dict[int, RegisterImageDevice]) -> None:
+        super().__init__(devices=devices, single=False)  # type: ignore[no-untyped-call]
+        self._units = devices
+        self._unknown = UnknownUnitDevice()
+
+    def __contains__(self, unit_id: object) -> bool:
+        return True
+
+    def __getitem__(self, unit_id: int) -> RegisterImageDevice | UnknownUnitDevice:
+        device = self._units.get(unit_id)
+        return device if device is not None else self._unknown.for_unit(unit_id)
 
 
 def _check_unit_ids(site_unit_id: int, unit_ids: Mapping[str, int]) -> None:

@@ -1,9 +1,9 @@
 """Scaled integers in 16-bit registers: register types, not-implemented values, word order.
 
-`raw = round(value * unit_factor / scale)`; a value that is NaN, infinite or outside the type's
-range is published as the type's not-implemented value (SunSpec style), never clamped. Counter
-sources wrap around within the type's range instead. 32-bit values take two registers, high word
-first for `big` word order, low word first for `little`.
+`raw = round(value * unit_factor / scale)`, halves rounded away from zero. A value that is NaN,
+infinite or outside the type's range is published as the type's not-implemented value (SunSpec
+style), never clamped. Counter sources wrap around within the type's range instead. 32-bit values
+take two registers, high word first for `big` word order, low word first for `little`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class ImageEncoder:
     def __init__(self, size: int, slots: Sequence[Slot], word_order: WordOrder) -> None:
         self.size = size
         infos = [REGISTER_TYPES[slot.type] for slot in slots]
-        self._multiplier = np.array([slot.multiplier for slot in slots], dtype=np.float64)
+        self._multiplier = np.array([_snapped(slot.multiplier) for slot in slots], dtype=np.float64)
         self._low = np.array([info.low for info in infos], dtype=np.float64)
         self._high = np.array([info.high for info in infos], dtype=np.float64)
         self._not_implemented = np.array([info.not_implemented for info in infos], dtype=np.int64)
@@ -69,7 +69,8 @@ class ImageEncoder:
 
     def encode(self, values: NDArray[np.float64]) -> NDArray[np.uint16]:
         with np.errstate(invalid="ignore", over="ignore"):
-            raw = np.rint(values * self._multiplier)
+            scaled = values * self._multiplier
+            raw = np.copysign(np.floor(np.abs(scaled) + 0.5), scaled)  # half away from zero
             finite = np.isfinite(raw)
             raw = np.where(finite, raw, 0.0)
             raw = np.where(self._counter, np.mod(raw, self._modulus), raw)
@@ -82,3 +83,9 @@ class ImageEncoder:
         image[self._high_word_at] = (doubles >> 16).astype(np.uint16)
         image[self._low_word_at] = (doubles & 0xFFFF).astype(np.uint16)
         return image
+
+
+def _snapped(multiplier: float) -> float:
+    """1 / 0.1 is 10 exactly, but 100 / 0.03 is not 3333.33...: snap near-integers to integers."""
+    nearest = round(multiplier)
+    return float(nearest) if nearest and abs(multiplier - nearest) <= 1e-9 * abs(multiplier) else multiplier

@@ -170,7 +170,7 @@ def _sequence(_subject: Subject | None, snapshot: GatewaySnapshot | None) -> flo
 
 
 def _wall_time(_subject: Subject | None, snapshot: GatewaySnapshot | None) -> float:
-    return NAN if snapshot is None else math.floor(snapshot.wall_time)
+    return NAN if snapshot is None else float(math.floor(snapshot.wall_time))
 
 
 def _constant(value: float) -> ScalarGetter:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from pymodbus.client import AsyncModbusTcpClient
 
 from gateway.adapters.modbus_server import ModbusOutput
 from gateway.codec.register_map import RegisterMap, load_register_map
@@ -38,6 +39,21 @@ class RunningModbus:
     @property
     def port(self) -> int:
         return self.settings.port
+
+    async def wait_for_sequence(self, sequence: int, unit_id: int = MODBUS_SITE_UNIT) -> None:
+        """Poll the heartbeat (input registers 2-3) until the output serves snapshot `sequence`."""
+        client = AsyncModbusTcpClient("127.0.0.1", port=self.port, timeout=2, retries=0)
+        try:
+            assert await client.connect()
+            async with asyncio.timeout(5.0):
+                while True:
+                    response = await client.read_input_registers(2, count=2, device_id=unit_id)
+                    assert not response.isError(), response
+                    if (response.registers[0] << 16) | response.registers[1] == sequence:
+                        return
+                    await asyncio.sleep(0.01)
+        finally:
+            client.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import socket
+import struct
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -18,17 +20,20 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu import ModbusPDU
 
 from gateway.adapters.modbus_server import ModbusOutput
-from gateway.codec.register_map import RegisterEntry, UnitMap
+from gateway.codec.register_encoding import WordOrder
+from gateway.codec.register_map import RegisterEntry, RegisterMap, UnitMap
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.snapshot import GatewaySnapshot, PackSnapshot, SiteSnapshot
 from gateway.errors import AdapterError, ConfigError
 from gateway.runtime.hub import SnapshotHub
+from gateway.runtime.service import Service
 from gateway.settings import ModbusSettings
 from tests.adapters.conftest import MODBUS_PACK_UNITS, MODBUS_SITE_UNIT, RunningModbus, free_tcp_port
 from tests.factories import make_snapshot
 
 ILLEGAL_FUNCTION = 0x01
 ILLEGAL_ADDRESS = 0x02
+ILLEGAL_VALUE = 0x03
 GATEWAY_TARGET_NO_RESPONSE = 0x0B
 NOT_IMPLEMENTED = {"uint16": 0xFFFF, "int16": 0x8000, "uint32": 0xFFFF_FFFF, "int32": 0x8000_0000}
 DATATYPES = {
@@ -72,25 +77,25 @@ async def wait_for_sequence(client: AsyncModbusTcpClient, unit_id: int, sequence
             await asyncio.sleep(0.01)
 
 
-def decode(registers: list[int], entry: RegisterEntry, word_order: str) -> list[float | None]:
+def decode(registers: list[int], entry: RegisterEntry, word_order: WordOrder) -> list[float | None]:
     """Every value of an entry in its unit; None for the not-implemented value."""
     values: list[float | None] = []
     width = entry.words_per_value
     for index in range(entry.values):
         start = entry.address + index * width
         words = registers[start : start + width]
-        order = "big" if word_order == "big" else "little"
-        unsigned = AsyncModbusTcpClient.convert_from_registers(words, UNSIGNED[width], word_order=order)
+        unsigned = AsyncModbusTcpClient.convert_from_registers(words, UNSIGNED[width], word_order=word_order)
         if unsigned == NOT_IMPLEMENTED[entry.type]:
             values.append(None)
             continue
-        raw = AsyncModbusTcpClient.convert_from_registers(words, DATATYPES[entry.type], word_order=order)
+        raw = AsyncModbusTcpClient.convert_from_registers(words, DATATYPES[entry.type], word_order=word_order)
         assert isinstance(raw, int)
         values.append(raw * entry.scale)
     return values
 
 
-def assert_unit_matches(unit: UnitMap, registers: list[int], word_order: str, expected: Expected) -> None:
+def assert_unit_matches(unit: UnitMap, registers: list[int], word_order: WordOrder,
+                        expected: Expected) -> None:
     assert {entry.name for entry in unit.entries} == set(expected), "update the expected values of the test"
     for entry in unit.entries:
         decoded = decode(registers, entry, word_order)
@@ -127,7 +132,8 @@ def expected_pack(pack: PackSnapshot, snapshot: GatewaySnapshot, map_version: in
         "alarm_trip_mask": _mask(pack, Severity.TRIP),
         "alarm_any_mask": sum(code.bit for code in pack.alarms),
         "pack_fault_flags": pack.pack_fault_flags, "ah_charged": pack.ah_charged,
-        "ah_discharged": pack.ah_discharged, "wh_charged": pack.wh_charged, "wh_discharged": pack.wh_discharged,
+        "ah_discharged": pack.ah_discharged, "wh_charged": pack.wh_charged,
+        "wh_discharged": pack.wh_discharged,
         "equivalent_full_cycles": pack.equivalent_full_cycles, "serial_number": int(identity.serial_number),
         "firmware_major": 1, "firmware_minor": 2, "firmware_patch": 3, "chemistry": int(identity.chemistry),
         "cell_count": identity.cell_count, "sensor_count": identity.sensor_count,
@@ -138,7 +144,8 @@ def expected_pack(pack: PackSnapshot, snapshot: GatewaySnapshot, map_version: in
 
 
 def expected_site(site: SiteSnapshot, snapshot: GatewaySnapshot, map_version: int) -> Expected:
-    masks = {severity: site.alarm_masks[severity] for severity in (Severity.WARNING, Severity.ALARM, Severity.TRIP)}
+    masks = {severity: site.alarm_masks[severity]
+             for severity in (Severity.WARNING, Severity.ALARM, Severity.TRIP)}
     return {
         "map_version": map_version, "pack_count": site.pack_count, "snapshot_sequence": snapshot.sequence,
         "packs_online": site.packs_online, "highest_severity": int(site.highest_severity),
@@ -178,7 +185,9 @@ def alarmed_snapshot(sequence: int = 7) -> GatewaySnapshot:
     return replace(snapshot, packs=(snapshot.packs[0], cold, *snapshot.packs[2:]), site=site)
 
 
-async def test_pack_units_serve_the_snapshot(modbus_server: RunningModbus, client: AsyncModbusTcpClient) -> None:
+async def test_pack_units_serve_the_snapshot(
+    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+) -> None:
     snapshot = alarmed_snapshot()
     await modbus_server.hub.publish(snapshot)
     register_map = modbus_server.register_map
@@ -190,7 +199,9 @@ async def test_pack_units_serve_the_snapshot(modbus_server: RunningModbus, clien
                             expected_pack(pack, snapshot, register_map.version))
 
 
-async def test_signed_values_and_their_words(modbus_server: RunningModbus, client: AsyncModbusTcpClient) -> None:
+async def test_signed_values_and_their_words(
+    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+) -> None:
     snapshot = alarmed_snapshot()
     await modbus_server.hub.publish(snapshot)
     await wait_for_sequence(client, 2, snapshot.sequence)
@@ -200,7 +211,9 @@ async def test_signed_values_and_their_words(modbus_server: RunningModbus, clien
     assert cold.registers == [0x10000 - 123, 0x10000 - 75, 0, 44, 0x8000]
 
 
-async def test_site_unit_serves_the_aggregate(modbus_server: RunningModbus, client: AsyncModbusTcpClient) -> None:
+async def test_site_unit_serves_the_aggregate(
+    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+) -> None:
     snapshot = alarmed_snapshot()
     await modbus_server.hub.publish(snapshot)
     await wait_for_sequence(client, MODBUS_SITE_UNIT, snapshot.sequence)
@@ -298,28 +311,44 @@ async def test_writes_and_bit_tables_are_refused(modbus_server: RunningModbus,
 
 
 async def test_unknown_unit_ids_get_an_exception_and_the_server_carries_on(
-    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+    modbus_server: RunningModbus, client: AsyncModbusTcpClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    response = await client.read_input_registers(0, count=1, device_id=77)
-    assert response.isError()
-    assert response.exception_code == GATEWAY_TARGET_NO_RESPONSE
+    caplog.set_level(logging.WARNING)
+    for _ in range(3):
+        response = await client.read_input_registers(0, count=1, device_id=77)
+        assert response.isError()
+        assert response.exception_code == GATEWAY_TARGET_NO_RESPONSE
+    refused = await client.write_register(0, 1, device_id=0)
+    assert refused.exception_code == GATEWAY_TARGET_NO_RESPONSE
     version = await client.read_input_registers(0, count=1, device_id=2)
     assert version.registers == [modbus_server.register_map.version]
+    warnings = [r for r in caplog.records if "unit id 77" in r.getMessage()]
+    assert len(warnings) == 1, "an unknown unit id is logged once, not per request"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+GARBAGE = {
+    "absurd MBAP length": b"\x00\x01\x00\x00\xff\xff\x02\x04" + bytes(range(256)) * 4,
+    "truncated PDU": b"\x00\x02\x00\x00\x00\x03\x02\x04\x00",  # pymodbus 3.11.4 drops the connection
+    "unknown function code": b"\x00\x03\x00\x00\x00\x06\x02\x63\x00\x00\x00\x01",
+    "wrong protocol id": b"\x00\x04\x12\x34\x00\x06\x02\x04\x00\x00\x00\x01",
+    "HTTP request": b"GET / HTTP/1.1\r\nHost: gateway\r\n\r\n",
+    "random bytes": bytes((i * 37 + 11) % 256 for i in range(300)),
+}
+
+
+@pytest.mark.parametrize("payload", list(GARBAGE.values()), ids=list(GARBAGE))
 async def test_garbage_on_one_connection_does_not_stop_another_client(
-    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+    modbus_server: RunningModbus, client: AsyncModbusTcpClient, payload: bytes
 ) -> None:
     await modbus_server.hub.publish(make_snapshot(4, sequence=3))
     await wait_for_sequence(client, 2, 3)
     reader, writer = await asyncio.open_connection("127.0.0.1", modbus_server.port)
     try:
-        writer.write(b"\x00\x01\x00\x00\xff\xff\x02\x04" + bytes(range(256)) * 8)  # absurd MBAP length
-        writer.write(b"GET / HTTP/1.1\r\nHost: gateway\r\n\r\n")
-        writer.write(b"\x00\x02\x00\x00\x00\x06\x02\x63\x00\x00\x00\x01")  # unknown function code 0x63
+        writer.write(payload)
         await writer.drain()
         with contextlib.suppress(TimeoutError, ConnectionError):
-            await asyncio.wait_for(reader.read(1024), timeout=0.3)
+            await asyncio.wait_for(reader.read(1024), timeout=0.2)
         response = await client.read_input_registers(0, count=4, device_id=2)
         assert response.registers == [modbus_server.register_map.version, 0, 0, 3]
     finally:
@@ -335,10 +364,27 @@ async def test_garbage_on_one_connection_does_not_stop_another_client(
         fresh.close()
 
 
-async def test_a_busy_port_is_an_adapter_error_naming_the_setting(native_register_map: object) -> None:
-    from gateway.codec.register_map import RegisterMap
+@pytest.mark.parametrize(("address", "count", "exception_code"), [
+    (0, 0, ILLEGAL_VALUE),
+    (0, 126, ILLEGAL_VALUE),
+    (0xFFFF, 2, ILLEGAL_ADDRESS),
+])
+async def test_raw_requests_outside_the_protocol_limits(
+    modbus_server: RunningModbus, address: int, count: int, exception_code: int
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", modbus_server.port)
+    try:
+        writer.write(struct.pack(">HHHBBHH", 7, 0, 6, 2, 4, address, count))
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readexactly(9), timeout=2.0)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    assert answer == struct.pack(">HHHBBB", 7, 0, 3, 2, 0x84, exception_code)
 
-    assert isinstance(native_register_map, RegisterMap)
+
+async def test_a_busy_port_is_an_adapter_error_naming_the_setting(native_register_map: RegisterMap) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -360,9 +406,21 @@ async def test_a_busy_port_is_an_adapter_error_naming_the_setting(native_registe
     {"pack-01": 0},
     {"pack-01": 248},
 ])
-async def test_unit_ids_must_be_distinct_and_valid(native_register_map: object, unit_ids: dict[str, int]) -> None:
-    from gateway.codec.register_map import RegisterMap
-
-    assert isinstance(native_register_map, RegisterMap)
+async def test_unit_ids_must_be_distinct_and_valid(native_register_map: RegisterMap,
+                                                   unit_ids: dict[str, int]) -> None:
     with pytest.raises(ConfigError, match="modbus_unit_id"):
         ModbusOutput(ModbusSettings(port=free_tcp_port()), SnapshotHub(), native_register_map, unit_ids)
+
+
+async def test_is_a_service_and_releases_its_port_when_cancelled(native_register_map: RegisterMap) -> None:
+    settings = ModbusSettings(host="127.0.0.1", port=free_tcp_port())
+    hub = SnapshotHub()
+    for _ in range(2):  # the second start proves the first one released the port
+        service: Service = ModbusOutput(settings, hub, native_register_map, {"pack-01": 2})
+        assert service.name == "modbus"
+        task = asyncio.create_task(service.run())
+        await asyncio.wait_for(service.ready.wait(), timeout=5.0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert not service.ready.is_set()
