@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings_for(arguments)
         logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("asyncua").setLevel(max(logging.WARNING, logging.getLogger().level))
         if arguments.command == "registers":
             return _registers(settings, arguments.format)
         if arguments.command == "simulate":
