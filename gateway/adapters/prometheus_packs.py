@@ -34,7 +34,7 @@ _PACK_GAUGES: tuple[tuple[str, str, _Getter], ...] = (
      lambda p: float(p.state)),
     ("bmsgw_pack_contactor_state", "Contactor state: 0 open, 1 precharge, 2 closed, 3 fault, 15 unknown.",
      lambda p: float(p.contactor_state)),
-    ("bmsgw_pack_data_age_seconds", "Age of the oldest required signal of the pack.",
+    ("bmsgw_pack_data_age_seconds", "Age of the oldest required signal of the pack (+Inf: never received).",
      lambda p: p.data_age_s),
     ("bmsgw_pack_soc_ratio", "State of charge of the pack (0..1).", lambda p: p.soc),
     ("bmsgw_pack_soh_ratio", "State of health of the pack (0..1).", lambda p: p.soh),
@@ -67,7 +67,8 @@ _PACK_COUNTERS: tuple[tuple[str, str, _Getter], ...] = (
      lambda p: p.wh_charged * SECONDS_PER_HOUR),
     ("bmsgw_pack_discharged_joules", "Energy taken out of the pack, in joules (divide by 3600 for Wh).",
      lambda p: p.wh_discharged * SECONDS_PER_HOUR),
-    ("bmsgw_pack_equivalent_full_cycles", "Equivalent full cycles (discharged charge / capacity).",
+    ("bmsgw_pack_equivalent_full_cycles",
+     "Equivalent full cycles: (charged + discharged charge) / (2 x capacity).",
      lambda p: p.equivalent_full_cycles),
 )
 
