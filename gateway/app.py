@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import can
 
 from gateway.adapters.can_bus import CanBusService, open_bus
+from gateway.adapters.prometheus_collector import TickTimings
 from gateway.adapters.state_store import StateStore
 from gateway.bms.cell_model import CellModel, load_cell_model
 from gateway.bms.pack_parameters import PackLayout, PackParameters
@@ -77,9 +78,9 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
         for bus in gateway_buses:
             bus.shutdown()
         raise
-    timings = _tick_timings()
+    timings = TickTimings()
     engine = Engine(settings.engine, settings.site_name, parameters, table, counters, links, hub, store,
-                    on_tick=timings.observe if timings is not None else None)
+                    on_tick=timings.observe)
     services.append(engine)
     services += _outputs(settings, hub, timings)
     if settings.simulation.enabled:
@@ -87,13 +88,7 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     return Gateway(settings, hub, engine, services, gateway_buses, store)
 
 
-def _tick_timings():  # type: ignore[no-untyped-def]
-    from gateway.adapters.prometheus_collector import TickTimings
-
-    return TickTimings()
-
-
-def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: object) -> list[Service]:
+def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings) -> list[Service]:
     outputs: list[Service] = []
     if settings.modbus.enabled:
         from gateway.adapters.modbus_server import ModbusOutput
@@ -112,7 +107,7 @@ def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: object) -> li
     if settings.prometheus.enabled:
         from gateway.adapters.prometheus_server import PrometheusOutput
 
-        outputs.append(PrometheusOutput(settings.prometheus, hub, timings))  # type: ignore[arg-type]
+        outputs.append(PrometheusOutput(settings.prometheus, hub, timings))
     return outputs
 
 
@@ -123,11 +118,11 @@ class _SimulationService:
         self._settings = settings
 
     async def run(self) -> None:
-        from gateway.adapters.can_bus import open_bus as open_sim_bus
         from gateway.sim.simulator import run_simulation
 
         used = {p.bus for p in self._settings.simulation.packs}
-        buses = {b.name: open_sim_bus(b) for b in self._settings.buses if b.name in used}
+        # Own bus instances: the simulated packs are separate nodes on the same channel.
+        buses = {b.name: open_bus(b) for b in self._settings.buses if b.name in used}
         self.ready.set()
         try:
             await run_simulation(self._settings.simulation, buses, self._settings.mappings_dir)

@@ -82,7 +82,7 @@ class OpcUaSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=4840, ge=1, le=65535)
     namespace_uri: str = "urn:bms-gateway:site"
-    update_interval_s: float = Field(default=0.1, gt=0.0, le=60.0, description="at most one batch of writes per interval")
+    update_interval_s: float = Field(default=0.1, gt=0.0, le=60.0, description="one batch of writes per interval")
     map: Identifier = "native"
 
 

@@ -89,5 +89,6 @@ def test_check_config_command_exit_codes(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "gateway", "check-config", str(bad)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 2
-    assert "bad.toml" in result.stderr and "not valid TOML" in result.stderr
+    assert "bad.toml" in result.stderr
+    assert "not valid TOML" in result.stderr
     assert "Traceback" not in result.stderr

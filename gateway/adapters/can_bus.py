@@ -12,6 +12,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import can
 
@@ -26,7 +27,7 @@ FrameHandler = Callable[[CanFrame, float], None]
 
 
 def open_bus(settings: BusSettings) -> can.BusABC:
-    kwargs: dict[str, object] = dict(settings.options)
+    kwargs: dict[str, Any] = dict(settings.options)
     if settings.bitrate is not None and settings.interface not in {"virtual"}:
         kwargs["bitrate"] = settings.bitrate
     try:
@@ -37,7 +38,7 @@ def open_bus(settings: BusSettings) -> can.BusABC:
                            f"{settings.channel!r} ({error}); check [[buses]] name={settings.name!r}") from error
 
 
-class _QueueListener(can.Listener):  # type: ignore[misc]
+class _QueueListener(can.Listener):
     def __init__(self, queue: deque[can.Message], counters: BusCounters, wake: Callable[[], None]) -> None:
         self._queue = queue
         self._counters = counters

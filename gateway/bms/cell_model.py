@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -51,10 +52,10 @@ class OcvTable(_Strict):
             raise ValueError("voltage_v needs one row per entry of temperature_c")
         if any(len(row) != len(self.soc) for row in self.voltage_v):
             raise ValueError("every voltage_v row needs one value per entry of soc")
-        if any(b <= a for a, b in zip(self.soc, self.soc[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(self.soc)):
             raise ValueError("soc must be strictly increasing")
         for row in self.voltage_v:
-            if any(b <= a for a, b in zip(row, row[1:], strict=False)):
+            if any(b <= a for a, b in pairwise(row)):
                 raise ValueError("each voltage_v row must increase strictly with soc")
         return self
 

@@ -57,4 +57,5 @@ def active_alarms(state: ProtectionState, rules: tuple[ProtectionRule, ...],
 def highest_severity(state: ProtectionState, rules: tuple[ProtectionRule, ...]) -> FloatArray:
     """Per pack, the highest active severity as a number (0 when nothing is active)."""
     severities = np.array([float(rule.severity) for rule in rules])
-    return np.where(state.active, severities[None, :], 0.0).max(axis=1, initial=0.0)
+    highest: FloatArray = np.where(state.active, severities[None, :], 0.0).max(axis=1, initial=0.0)
+    return highest

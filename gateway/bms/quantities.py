@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from enum import Enum
+import warnings
+from enum import StrEnum
 
 import numpy as np
 
@@ -13,7 +14,7 @@ PLAUSIBLE_CELL_VOLTAGE_V = (0.5, 5.5)
 PLAUSIBLE_TEMPERATURE_C = (-55.0, 150.0)
 
 
-class Quantity(str, Enum):
+class Quantity(StrEnum):
     MAX_CELL_VOLTAGE_V = "max_cell_voltage_v"
     MIN_CELL_VOLTAGE_V = "min_cell_voltage_v"
     MAX_TEMPERATURE_C = "max_temperature_c"
@@ -27,26 +28,30 @@ class Quantity(str, Enum):
 
 def implausible_readings(inputs: BmsInputs, parameters: PackParameters) -> FloatArray:
     """Count of readings per pack outside the physically plausible range (sensor faults)."""
+    count: FloatArray
     low_v, high_v = PLAUSIBLE_CELL_VOLTAGE_V
     low_t, high_t = PLAUSIBLE_TEMPERATURE_C
     volts = inputs.cell_voltage_v
     temps = inputs.temperature_c
     bad_v = parameters.cell_mask & np.isfinite(volts) & ((volts < low_v) | (volts > high_v))
     bad_t = parameters.sensor_mask & np.isfinite(temps) & ((temps < low_t) | (temps > high_t))
-    return (bad_v.sum(axis=1) + bad_t.sum(axis=1)).astype(np.float64)
+    count = (bad_v.sum(axis=1) + bad_t.sum(axis=1)).astype(np.float64)
+    return count
 
 
 def plausible(values: FloatArray, mask: np.ndarray, limits: tuple[float, float]) -> FloatArray:
     """Values with absent and implausible readings replaced by NaN."""
     low, high = limits
     keep = mask & (values >= low) & (values <= high)
-    return np.where(keep, values, np.nan)
+    result: FloatArray = np.where(keep, values, np.nan)
+    return result
 
 
 def compute_quantities(inputs: BmsInputs, parameters: PackParameters) -> dict[Quantity, FloatArray]:
     volts = plausible(inputs.cell_voltage_v, parameters.cell_mask, PLAUSIBLE_CELL_VOLTAGE_V)
     temps = plausible(inputs.temperature_c, parameters.sensor_mask, PLAUSIBLE_TEMPERATURE_C)
-    with np.errstate(invalid="ignore"), _ignore_all_nan():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row is a legitimate 'unknown' here
         return {
             Quantity.MAX_CELL_VOLTAGE_V: np.nanmax(volts, axis=1),
             Quantity.MIN_CELL_VOLTAGE_V: np.nanmin(volts, axis=1),
@@ -59,16 +64,3 @@ def compute_quantities(inputs: BmsInputs, parameters: PackParameters) -> dict[Qu
             Quantity.PACK_FAULT_FLAGS: inputs.pack_fault_flags.astype(np.float64),
         }
 
-
-class _ignore_all_nan:  # noqa: N801 - used as a context manager, reads as one
-    """np.nanmax of an all-NaN row warns; an all-NaN row is a legitimate 'unknown' here."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._catcher = warnings.catch_warnings()
-        self._catcher.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._catcher.__exit__(*exc)

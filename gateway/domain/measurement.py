@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ScalarField(str, Enum):
+class ScalarField(StrEnum):
     PACK_VOLTAGE_V = "pack_voltage_v"
     PACK_CURRENT_A = "pack_current_a"
     CONTACTOR_STATE = "contactor_state"
@@ -13,12 +13,12 @@ class ScalarField(str, Enum):
     PACK_FAULT_FLAGS = "pack_fault_flags"
 
 
-class ArrayField(str, Enum):
+class ArrayField(StrEnum):
     CELL_VOLTAGE_V = "cell_voltage_v"
     TEMPERATURE_C = "temperature_c"
 
 
-class IdentityField(str, Enum):
+class IdentityField(StrEnum):
     SERIAL_NUMBER = "serial_number"
     CHEMISTRY = "chemistry"
     FIRMWARE_MAJOR = "firmware_major"
@@ -29,13 +29,13 @@ class IdentityField(str, Enum):
     NOMINAL_CAPACITY_AH = "nominal_capacity_ah"
 
 
-class CommandField(str, Enum):
+class CommandField(StrEnum):
     BALANCING_ENABLE = "balancing_enable"
     BALANCING_MASK = "balancing_mask"
     OPEN_REQUEST = "open_request"
 
 
-class CommandKind(str, Enum):
+class CommandKind(StrEnum):
     IDENTITY_REQUEST = "identity_request"
     BALANCING = "balancing"
     CONTACTOR_OPEN = "contactor_open"

@@ -51,7 +51,8 @@ class MeasurementTable:
         )
         for field in _REQUIRED_SCALARS:
             oldest = np.minimum(oldest, self._scalar_times[field])
-        return now - oldest
+        age: np.ndarray = now - oldest
+        return age
 
     def inputs(self, now: float) -> BmsInputs:
         """A consistent copy of everything the BMS step needs; values older than this call stay stamped."""

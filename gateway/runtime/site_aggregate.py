@@ -20,7 +20,7 @@ def aggregate_site(packs: Sequence[PackSnapshot]) -> SiteSnapshot:
     soc = sum(s * c for s, c in weighted) / capacity if capacity > 0 else math.nan
     soh = sum(p.soh * p.capacity_ah for p in online) / capacity if capacity > 0 else math.nan
     voltages = [p.pack_voltage_v for p in online if not math.isnan(p.pack_voltage_v)]
-    masks = {severity: 0 for severity in Severity if severity is not Severity.NONE}
+    masks: dict[Severity, int] = {severity: 0 for severity in Severity if severity is not Severity.NONE}
     for pack in packs:
         for severity in masks:
             masks[severity] |= pack.alarm_mask(severity)

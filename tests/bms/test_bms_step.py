@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.bms.protection import active_alarms
+from gateway.bms.quantities import Quantity
 from gateway.bms.soc_coulomb import pack_soc
 from gateway.bms.step import BmsOutputs, BmsState, bms_step
 from gateway.domain.alarms import AlarmCode, Severity
-from gateway.bms.protection import active_alarms
-from gateway.bms.quantities import Quantity
 from tests.bms.helpers import TICK_S, empty_state, inputs, parameters, rules
 
 
@@ -59,13 +59,15 @@ def test_stale_pack_gets_zero_limits_and_comm_loss_before_the_timeout() -> None:
     assert (out.limits.charge_a > 0).all()
     stale = dataclasses.replace(x, data_age_s=np.array([0.05, 0.95]))  # one tick before the timeout
     state, out = bms_step(state, stale, p, r, TICK_S)
-    assert out.limits.charge_a[1] == 0.0 and out.limits.discharge_a[1] == 0.0
+    assert out.limits.charge_a[1] == 0.0
+    assert out.limits.discharge_a[1] == 0.0
     assert not out.fresh[1]
     assert active_alarms(state.protection, r, 1) == {AlarmCode.COMMUNICATION_LOSS: Severity.ALARM}
     assert out.limits.charge_a[0] > 0  # the other pack is untouched
     # data coming back clears the condition and restores limits
     state, out = bms_step(state, x, p, r, TICK_S)
-    assert out.fresh[1] and out.limits.charge_a[1] > 0
+    assert out.fresh[1]
+    assert out.limits.charge_a[1] > 0
 
 
 def test_never_seen_pack_has_zero_limits_and_no_soc() -> None:
@@ -73,8 +75,9 @@ def test_never_seen_pack_has_zero_limits_and_no_soc() -> None:
     r = rules(p)
     unseen = dataclasses.replace(inputs(p, cell_v=np.nan), data_age_s=np.array([np.inf]),
                                  pack_current_a=np.array([np.nan]))
-    state, out = bms_step(empty_state(p, r), unseen, p, r, TICK_S)
-    assert out.limits.charge_a[0] == 0.0 and out.limits.discharge_a[0] == 0.0
+    _state, out = bms_step(empty_state(p, r), unseen, p, r, TICK_S)
+    assert out.limits.charge_a[0] == 0.0
+    assert out.limits.discharge_a[0] == 0.0
     assert np.isnan(out.soc[0])
 
 
@@ -103,7 +106,8 @@ def test_cell_voltage_taper_and_overvoltage() -> None:
     assert out.limits.charge_a[0] == pytest.approx(200.0 * 0.5, rel=0.01)  # halfway through the taper
     state, out = run(empty_state(p, r), p, r, inputs(p, cell_v=4.26), 1.1)
     assert active_alarms(state.protection, r, 0)[AlarmCode.CELL_OVERVOLTAGE] is Severity.ALARM
-    assert out.limits.charge_a[0] == 0.0 and out.limits.discharge_a[0] == 0.0
+    assert out.limits.charge_a[0] == 0.0
+    assert out.limits.discharge_a[0] == 0.0
 
 
 def test_undervoltage_and_overcurrent() -> None:
@@ -138,4 +142,5 @@ def test_limits_never_exceed_the_datasheet_ratings(cell_v: float, temp_c: float,
     assert 0.0 <= out.limits.charge_a[0] <= p.max_charge_current_a[0]
     assert 0.0 <= out.limits.discharge_a[0] <= p.max_discharge_current_a[0]
     if age_s > 0.9:  # stale once older than timeout minus one tick
-        assert out.limits.charge_a[0] == 0.0 and out.limits.discharge_a[0] == 0.0
+        assert out.limits.charge_a[0] == 0.0
+        assert out.limits.discharge_a[0] == 0.0

@@ -172,7 +172,8 @@ def test_a_silenced_pack_shows_comm_loss_and_zero_limits_everywhere(gateway: Gat
                   severity="alarm") == 1.0
     modbus = asyncio.run(gateway.read_pack_registers(4))
     assert modbus["online"] == 0
-    assert modbus["charge_current_limit"] == 0 and modbus["discharge_current_limit"] == 0
+    assert modbus["charge_current_limit"] == 0
+    assert modbus["discharge_current_limit"] == 0
     assert int(modbus["alarm_alarm_mask"]) & AlarmCode.COMMUNICATION_LOSS.bit
     assert modbus["pack_voltage"] is None  # unknown, never the last good value
     opcua = asyncio.run(gateway.read_opcua(["site/packs/silenced/online", "site/packs/silenced/voltage",
