@@ -59,7 +59,9 @@ class PackSettings(_Section):
 
 class EngineSettings(_Section):
     tick_hz: float = Field(default=10.0, gt=0.0, le=100.0)
-    stale_timeout_s: float = Field(default=1.0, gt=0.0, le=60.0)
+    stale_timeout_s: float = Field(default=1.0, gt=0.0, le=60.0, description="cell voltages, pack V and I")
+    temperature_stale_timeout_s: float = Field(default=3.0, gt=0.0, le=600.0,
+                                               description="temperature sensors (packs send them at ~1 Hz)")
     identity_request_interval_s: float = Field(default=5.0, gt=0.0)
     checkpoint_interval_s: float = Field(default=10.0, gt=0.0, le=3600.0)
 

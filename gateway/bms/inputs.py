@@ -20,4 +20,5 @@ class BmsInputs:
     pack_current_a: FloatArray  # packs, positive = charging
     contactor_state: IntArray  # packs (ContactorState values)
     pack_fault_flags: IntArray  # packs
-    data_age_s: FloatArray  # packs: age of the oldest required signal (inf if one was never received)
+    data_age_s: FloatArray  # packs: age of the oldest voltage/current signal (inf if one was never received)
+    temperature_age_s: FloatArray  # packs: age of the oldest temperature sensor reading

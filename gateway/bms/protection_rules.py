@@ -44,7 +44,8 @@ class ProtectionMargins:
 
 
 def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_s: float,
-                margins: ProtectionMargins | None = None) -> tuple[ProtectionRule, ...]:
+                margins: ProtectionMargins | None = None,
+                temperature_stale_timeout_s: float | None = None) -> tuple[ProtectionRule, ...]:
     m = margins or ProtectionMargins()
     v_max, v_min = parameters.max_cell_voltage_v, parameters.min_cell_voltage_v
     t_charge_high = parameters.charge_temperature_c[:, 1]
@@ -54,6 +55,8 @@ def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_
     ones = np.ones(parameters.pack_count)
     # Anticipate one tick so the reaction is published before the timeout has fully elapsed.
     stale_after = ones * max(stale_timeout_s - tick_period_s, 0.0)
+    temperature_timeout_s = max(temperature_stale_timeout_s or stale_timeout_s, stale_timeout_s)
+    temperature_stale_after = ones * max(temperature_timeout_s - tick_period_s, 0.0)
 
     def above(code: AlarmCode, severity: Severity, quantity: Quantity, threshold: FloatArray,
               clear: FloatArray, delay: float) -> ProtectionRule:
@@ -89,6 +92,7 @@ def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_
         above(a.DISCHARGE_OVERCURRENT, v, q.DISCHARGE_CURRENT_A, parameters.pulse_discharge_current_a,
               hc * parameters.pulse_discharge_current_a, m.pulse_current_delay_s),
         above(a.COMMUNICATION_LOSS, v, q.DATA_AGE_S, stale_after, stale_after, 0.0),
+        above(a.COMMUNICATION_LOSS, v, q.TEMPERATURE_AGE_S, temperature_stale_after, temperature_stale_after, 0.0),
         above(a.SENSOR_FAULT, v, q.IMPLAUSIBLE_READINGS, ones * 0.5, ones * 0.5, 0.0),
         above(a.PACK_REPORTED_FAULT, v, q.PACK_FAULT_FLAGS, ones * 0.5, ones * 0.5, 0.0),
     )

@@ -22,6 +22,7 @@ class Quantity(StrEnum):
     CHARGE_CURRENT_A = "charge_current_a"
     DISCHARGE_CURRENT_A = "discharge_current_a"
     DATA_AGE_S = "data_age_s"
+    TEMPERATURE_AGE_S = "temperature_age_s"
     IMPLAUSIBLE_READINGS = "implausible_readings"
     PACK_FAULT_FLAGS = "pack_fault_flags"
 
@@ -60,6 +61,7 @@ def compute_quantities(inputs: BmsInputs, parameters: PackParameters) -> dict[Qu
             Quantity.CHARGE_CURRENT_A: inputs.pack_current_a,
             Quantity.DISCHARGE_CURRENT_A: -inputs.pack_current_a,
             Quantity.DATA_AGE_S: inputs.data_age_s,
+            Quantity.TEMPERATURE_AGE_S: inputs.temperature_age_s,
             Quantity.IMPLAUSIBLE_READINGS: implausible_readings(inputs, parameters),
             Quantity.PACK_FAULT_FLAGS: inputs.pack_fault_flags.astype(np.float64),
         }

@@ -39,7 +39,8 @@ def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters,
     quantities = compute_quantities(inputs, parameters)
     protection = protection_step(state.protection, rules, quantities, dt_s)
     stale_column = [i for i, rule in enumerate(rules) if rule.code is AlarmCode.COMMUNICATION_LOSS]
-    fresh = ~protection.active[:, stale_column].any(axis=1) & np.isfinite(inputs.data_age_s)
+    fresh = (~protection.active[:, stale_column].any(axis=1) & np.isfinite(inputs.data_age_s)
+             & np.isfinite(inputs.temperature_age_s))
     charge = coulomb_step(state.charge, inputs, parameters, fresh, dt_s)
     severity = highest_severity(protection, rules)
     allowed = fresh & (severity < Severity.ALARM) & (inputs.contactor_state == ContactorState.CLOSED)

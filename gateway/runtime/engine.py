@@ -44,7 +44,8 @@ class Engine:
         self._store = store
         self._on_tick = on_tick
         self._period_s = 1.0 / settings.tick_hz
-        self._rules = build_rules(parameters, settings.stale_timeout_s, self._period_s)
+        self._rules = build_rules(parameters, settings.stale_timeout_s, self._period_s,
+                                  temperature_stale_timeout_s=settings.temperature_stale_timeout_s)
         charge = CoulombState.empty(parameters)
         if store is not None:
             charge, restored = restore(charge, parameters, store.load())

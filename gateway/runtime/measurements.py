@@ -43,12 +43,15 @@ class MeasurementTable:
             elif isinstance(field, IdentityField):
                 self._identity_parts[pack][field] = item.value
 
+    def temperature_age_s(self, now: float) -> np.ndarray:
+        oldest = np.where(self._parameters.sensor_mask, self._array_times[ArrayField.TEMPERATURE_C], np.inf)
+        age: np.ndarray = now - oldest.min(axis=1)
+        return age
+
     def data_age_s(self, now: float) -> np.ndarray:
-        p = self._parameters
-        oldest = np.minimum(
-            np.where(p.cell_mask, self._array_times[ArrayField.CELL_VOLTAGE_V], np.inf).min(axis=1),
-            np.where(p.sensor_mask, self._array_times[ArrayField.TEMPERATURE_C], np.inf).min(axis=1),
-        )
+        """Age of the oldest cell voltage, pack voltage or current reading of each pack."""
+        oldest = np.where(self._parameters.cell_mask, self._array_times[ArrayField.CELL_VOLTAGE_V], np.inf)
+        oldest = oldest.min(axis=1)
         for field in _REQUIRED_SCALARS:
             oldest = np.minimum(oldest, self._scalar_times[field])
         age: np.ndarray = now - oldest
@@ -64,6 +67,7 @@ class MeasurementTable:
             contactor_state=self._scalars[ScalarField.CONTACTOR_STATE].astype(np.int64),
             pack_fault_flags=np.nan_to_num(self._scalars[ScalarField.PACK_FAULT_FLAGS]).astype(np.int64),
             data_age_s=self.data_age_s(now),
+            temperature_age_s=self.temperature_age_s(now),
         )
 
     def identity(self, pack: int) -> PackIdentity | None:

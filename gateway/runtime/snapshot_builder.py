@@ -37,7 +37,7 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
     for i, layout in enumerate(parameters.layouts):
         online = bool(outputs.fresh[i])
         alarms = active_alarms(state.protection, rules, i)
-        never_seen = not np.isfinite(inputs.data_age_s[i])
+        never_seen = not np.isfinite(inputs.data_age_s[i]) and not np.isfinite(inputs.temperature_age_s[i])
         if never_seen:
             pack_state = PackState.NOT_SEEN
         elif not online:
@@ -59,7 +59,7 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
             index=i,
             state=pack_state,
             online=online,
-            data_age_s=float(inputs.data_age_s[i]),
+            data_age_s=float(max(inputs.data_age_s[i], inputs.temperature_age_s[i])),
             identity=identities[i],
             cell_model=layout.cell_model.cell_id,
             pack_voltage_v=live(float(inputs.pack_voltage_v[i])),

@@ -36,6 +36,7 @@ def inputs(p: PackParameters, *, cell_v: float = 3.75, temp_c: float = 25.0, cur
         contactor_state=np.full(packs, int(ContactorState.CLOSED)),
         pack_fault_flags=np.zeros(packs, dtype=np.int64),
         data_age_s=np.full(packs, age_s),
+        temperature_age_s=np.full(packs, min(age_s, 0.5)),
     )
 
 

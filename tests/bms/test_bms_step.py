@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.bms.protection import active_alarms
+from gateway.bms.protection_rules import build_rules
 from gateway.bms.quantities import Quantity
 from gateway.bms.soc_coulomb import pack_soc
 from gateway.bms.step import BmsOutputs, BmsState, bms_step
@@ -74,6 +75,7 @@ def test_never_seen_pack_has_zero_limits_and_no_soc() -> None:
     p = parameters(packs=1)
     r = rules(p)
     unseen = dataclasses.replace(inputs(p, cell_v=np.nan), data_age_s=np.array([np.inf]),
+                                 temperature_age_s=np.array([np.inf]),
                                  pack_current_a=np.array([np.nan]))
     _state, out = bms_step(empty_state(p, r), unseen, p, r, TICK_S)
     assert out.limits.charge_a[0] == 0.0
@@ -144,3 +146,16 @@ def test_limits_never_exceed_the_datasheet_ratings(cell_v: float, temp_c: float,
     if age_s > 0.9:  # stale once older than timeout minus one tick
         assert out.limits.charge_a[0] == 0.0
         assert out.limits.discharge_a[0] == 0.0
+
+
+def test_temperatures_have_their_own_longer_timeout() -> None:
+    p = parameters(packs=1)
+    r = build_rules(p, 1.0, TICK_S, temperature_stale_timeout_s=3.0)
+    x = dataclasses.replace(inputs(p), temperature_age_s=np.array([1.5]))  # 1 Hz sensors, one frame late
+    state, out = run(empty_state(p, r), p, r, x, 0.5)
+    assert out.fresh[0]
+    assert out.limits.charge_a[0] > 0
+    state, out = bms_step(state, dataclasses.replace(x, temperature_age_s=np.array([2.95])), p, r, TICK_S)
+    assert not out.fresh[0]
+    assert out.limits.charge_a[0] == 0.0
+    assert active_alarms(state.protection, r, 0) == {AlarmCode.COMMUNICATION_LOSS: Severity.ALARM}

@@ -56,7 +56,12 @@ def test_one_missing_signal_makes_the_whole_pack_old() -> None:
     page_2 = {(ArrayField.TEMPERATURE_C, 6), (ArrayField.TEMPERATURE_C, 7)}  # sensors 7 and 8 stay silent
     fresh = {k: v for k, v in full_measurement(3.71).items() if k not in page_2}
     send(ingest, encoder, 5, fresh, now=12.0)
-    assert table.inputs(12.0).data_age_s[0] == pytest.approx(2.0)
+    assert table.inputs(12.0).temperature_age_s[0] == pytest.approx(2.0)
+    assert table.inputs(12.0).data_age_s[0] == pytest.approx(0.0)
+    del fresh[(ArrayField.CELL_VOLTAGE_V, 23)], fresh[(ArrayField.CELL_VOLTAGE_V, 22)]
+    del fresh[(ArrayField.CELL_VOLTAGE_V, 21)]  # the whole page of cells 22..24
+    send(ingest, encoder, 5, fresh, now=12.5)
+    assert table.inputs(12.5).data_age_s[0] == pytest.approx(0.5)
 
 
 def test_unknown_node_and_garbage_are_counted_not_applied() -> None:
