@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncua import Server, ua
+from asyncua import ua
 
+from gateway.adapters.opcua_types import ObjectIds, Server, StatusCodes, node_id, ns0, status
 from gateway.codec.node_model import UNECE_NAMESPACE_URI, DataType, NodeVariable
 from gateway.errors import AdapterError
 
@@ -25,17 +26,13 @@ VARIANT_TYPES: dict[DataType, ua.VariantType] = {
     DataType.STRING: ua.VariantType.String,
 }
 _DATA_TYPE_IDS: dict[DataType, int] = {
-    DataType.DOUBLE: ua.ObjectIds.Double,
-    DataType.BOOLEAN: ua.ObjectIds.Boolean,
-    DataType.INT32: ua.ObjectIds.Int32,
-    DataType.UINT32: ua.ObjectIds.UInt32,
-    DataType.STRING: ua.ObjectIds.String,
+    DataType.DOUBLE: ObjectIds.Double,
+    DataType.BOOLEAN: ObjectIds.Boolean,
+    DataType.INT32: ObjectIds.Int32,
+    DataType.UINT32: ObjectIds.UInt32,
+    DataType.STRING: ObjectIds.String,
 }
-WAITING = ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData))
-
-
-def _ns0(identifier: int) -> ua.NodeId:
-    return ua.NodeId(identifier, 0)
+WAITING = ua.DataValue(StatusCode=status(StatusCodes.BadWaitingForInitialData))
 
 
 class NodeBatch:
@@ -48,7 +45,7 @@ class NodeBatch:
         self._value_nodes: list[ua.NodeId] = []
 
     def node_id(self, path: str) -> ua.NodeId:
-        return ua.NodeId(path, self.namespace)
+        return node_id(path, self.namespace)
 
     def add_object(self, parent: ua.NodeId, path: str, browse_name: str, description: str, *,
                    folder: bool = False, organized: bool = False) -> ua.NodeId:
@@ -56,53 +53,53 @@ class NodeBatch:
         attributes.DisplayName = ua.LocalizedText(browse_name)
         attributes.Description = ua.LocalizedText(description)
         attributes.EventNotifier = 0
-        type_id = ua.ObjectIds.FolderType if folder else ua.ObjectIds.BaseObjectType
-        reference = ua.ObjectIds.Organizes if organized else ua.ObjectIds.HasComponent
+        type_id = ObjectIds.FolderType if folder else ObjectIds.BaseObjectType
+        reference = ObjectIds.Organizes if organized else ObjectIds.HasComponent
         return self._add(parent, path, ua.QualifiedName(browse_name, self.namespace), ua.NodeClass.Object,
                          attributes, type_id, reference)
 
     def add_variable(self, parent: ua.NodeId, path: str, variable: NodeVariable, *, browse_name: str,
                      description: str, organized: bool = False) -> ua.NodeId:
         if variable.unit is not None:
-            type_id = ua.ObjectIds.AnalogItemType
+            type_id = ObjectIds.AnalogItemType
         elif variable.enum is not None:
-            type_id = ua.ObjectIds.MultiStateValueDiscreteType
+            type_id = ObjectIds.MultiStateValueDiscreteType
         else:
-            type_id = ua.ObjectIds.BaseDataVariableType
-        reference = ua.ObjectIds.Organizes if organized else ua.ObjectIds.HasComponent
-        node_id = self._add(parent, path, ua.QualifiedName(browse_name, self.namespace), ua.NodeClass.Variable,
-                            self._variable_attributes(browse_name, description, variable.data_type), type_id,
-                            reference)
-        self._value_nodes.append(node_id)
+            type_id = ObjectIds.BaseDataVariableType
+        reference = ObjectIds.Organizes if organized else ObjectIds.HasComponent
+        attributes = self._variable_attributes(browse_name, description, variable.data_type)
+        new_id = self._add(parent, path, ua.QualifiedName(browse_name, self.namespace), ua.NodeClass.Variable,
+                           attributes, type_id, reference)
+        self._value_nodes.append(new_id)
         if variable.unit is not None and variable.eu_range is not None:
             unit = variable.unit
             information = ua.EUInformation(NamespaceUri=UNECE_NAMESPACE_URI, UnitId=unit.unit_id,
                                            DisplayName=ua.LocalizedText(unit.symbol),
                                            Description=ua.LocalizedText(unit.name))
             low, high = variable.eu_range
-            self._add_standard_property(node_id, f"{path}/eu_range", "EURange",
-                                        ua.Variant(ua.Range(low, high)), ua.ObjectIds.Range)
-            self._add_standard_property(node_id, f"{path}/engineering_units", "EngineeringUnits",
-                                        ua.Variant(information), ua.ObjectIds.EUInformation)
+            self._add_standard_property(new_id, f"{path}/eu_range", "EURange",
+                                        ua.Variant(ua.Range(low, high)), ObjectIds.Range)
+            self._add_standard_property(new_id, f"{path}/engineering_units", "EngineeringUnits",
+                                        ua.Variant(information), ObjectIds.EUInformation)
         if variable.enum is not None:
             values = [ua.EnumValueType(Value=value, DisplayName=ua.LocalizedText(name),
                                        Description=ua.LocalizedText(name))
                       for value, name in variable.enum.members]
-            self._add_standard_property(node_id, f"{path}/enum_values", "EnumValues",
+            self._add_standard_property(new_id, f"{path}/enum_values", "EnumValues",
                                         ua.Variant(values, ua.VariantType.ExtensionObject),
-                                        ua.ObjectIds.EnumValueType, array=True)
-            text_id = self._add_standard_property(node_id, f"{path}/value_as_text", "ValueAsText",
-                                                  ua.Variant(), ua.ObjectIds.LocalizedText)
+                                        ObjectIds.EnumValueType, array=True)
+            text_id = self._add_standard_property(new_id, f"{path}/value_as_text", "ValueAsText",
+                                                  ua.Variant(), ObjectIds.LocalizedText)
             self._value_nodes.append(text_id)
-        return node_id
+        return new_id
 
     def add_property(self, parent: ua.NodeId, path: str, prop: NodeVariable) -> ua.NodeId:
         attributes = self._variable_attributes(prop.browse_name, prop.description, prop.data_type)
-        node_id = self._add(parent, path, ua.QualifiedName(prop.browse_name, self.namespace),
-                            ua.NodeClass.Variable, attributes, ua.ObjectIds.PropertyType,
-                            ua.ObjectIds.HasProperty)
-        self._value_nodes.append(node_id)
-        return node_id
+        new_id = self._add(parent, path, ua.QualifiedName(prop.browse_name, self.namespace),
+                            ua.NodeClass.Variable, attributes, ObjectIds.PropertyType,
+                            ObjectIds.HasProperty)
+        self._value_nodes.append(new_id)
+        return new_id
 
     async def commit(self, server: Server) -> None:
         if not self._items:
@@ -114,28 +111,29 @@ class NodeBatch:
                 raise AdapterError(f"OPC UA node {item.RequestedNewNodeId.to_string()} cannot be added "
                                    f"({result.StatusCode.name})")
         value_nodes, self._value_nodes = self._value_nodes, []
-        for node_id in value_nodes:
-            await server.write_attribute_value(node_id, WAITING)
+        for value_id in value_nodes:
+            await server.write_attribute_value(value_id, WAITING)
 
     def _add_standard_property(self, parent: ua.NodeId, path: str, name: str, value: ua.Variant,
                                data_type: int, *, array: bool = False) -> ua.NodeId:
         attributes = ua.VariableAttributes()
         attributes.DisplayName = ua.LocalizedText(name)
         attributes.Description = ua.LocalizedText(name)
-        attributes.DataType = _ns0(data_type)
+        attributes.DataType = ns0(data_type)
         attributes.Value = value
         attributes.ValueRank = ua.ValueRank.OneDimension if array else ua.ValueRank.Scalar
-        attributes.ArrayDimensions = [0] if array else None
+        if array:
+            attributes.ArrayDimensions = [0]
         attributes.AccessLevel = attributes.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
         return self._add(parent, path, ua.QualifiedName(name, 0), ua.NodeClass.Variable, attributes,
-                         ua.ObjectIds.PropertyType, ua.ObjectIds.HasProperty)
+                         ObjectIds.PropertyType, ObjectIds.HasProperty)
 
     def _variable_attributes(self, browse_name: str, description: str, data_type: DataType,
                              ) -> ua.VariableAttributes:
         attributes = ua.VariableAttributes()
         attributes.DisplayName = ua.LocalizedText(browse_name)
         attributes.Description = ua.LocalizedText(description)
-        attributes.DataType = _ns0(_DATA_TYPE_IDS[data_type])
+        attributes.DataType = ns0(_DATA_TYPE_IDS[data_type])
         attributes.Value = ua.Variant()  # null until the first snapshot (status: waiting for data)
         attributes.ValueRank = ua.ValueRank.Scalar
         attributes.AccessLevel = attributes.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
@@ -144,13 +142,14 @@ class NodeBatch:
 
     def _add(self, parent: ua.NodeId, path: str, browse_name: ua.QualifiedName, node_class: ua.NodeClass,
              attributes: Any, type_id: int, reference: int) -> ua.NodeId:
+        new_id = self.node_id(path)
         item = ua.AddNodesItem()
-        item.RequestedNewNodeId = self.node_id(path)
+        item.RequestedNewNodeId = new_id
         item.BrowseName = browse_name
         item.NodeClass = node_class
         item.ParentNodeId = parent
-        item.ReferenceTypeId = _ns0(reference)
-        item.TypeDefinition = _ns0(type_id)
+        item.ReferenceTypeId = ns0(reference)
+        item.TypeDefinition = ns0(type_id)
         item.NodeAttributes = attributes
         self._items.append(item)
-        return item.RequestedNewNodeId
+        return new_id

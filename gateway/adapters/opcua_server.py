@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from asyncua import Server, ua
+from asyncua import ua
 
 import gateway
 from gateway.adapters.opcua_tree import AddressSpace
+from gateway.adapters.opcua_types import Server, UaError
 from gateway.adapters.opcua_values import ValueWriter
 from gateway.codec.node_model import NodeMap
 from gateway.errors import AdapterError
@@ -54,25 +55,25 @@ class OpcUaOutput:
 
     async def run(self) -> None:
         try:
-            server = await self._server()
-            space = AddressSpace(self._node_map, self.namespace_index or 0, self._site_name, self._pack_ids,
+            server, namespace = await self._server()
+            space = AddressSpace(self._node_map, namespace, self._site_name, self._pack_ids,
                                  self._settings.update_interval_s)
             await space.build(server)
             await self._listen(server)
-        except ua.UaError as error:
+        except UaError as error:
             raise AdapterError(f"OPC UA server cannot be set up ({error})") from error
         log.info("OPC UA serving on %s (namespace %s = ns=%d, %d pack(s), node map %s)", self.endpoint,
-                 self._settings.namespace_uri, self.namespace_index, len(self._pack_ids), self._node_map.name)
+                 self._settings.namespace_uri, namespace, len(self._pack_ids), self._node_map.name)
         try:
             self.ready.set()
             await self._publish(ValueWriter(server, space))
-        except ua.UaError as error:
+        except UaError as error:
             raise AdapterError(f"OPC UA server failed while publishing ({error})") from error
         finally:
             self.ready.clear()
             await server.stop()
 
-    async def _server(self) -> Server:
+    async def _server(self) -> tuple[Server, int]:
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
@@ -83,10 +84,12 @@ class OpcUaOutput:
         await server.set_build_info("urn:bms-gateway", "bms-gateway", "bms-gateway OPC UA output",
                                     gateway.__version__, "0", _build_date())
         self.namespace_index = await server.register_namespace(self._settings.namespace_uri)
-        return server
+        return server, self.namespace_index
 
     async def _listen(self, server: Server) -> None:
         host, port = self._settings.host, self._settings.port
+        asyncua_log = logging.getLogger("asyncua.server.server")
+        asyncua_log.addFilter(_drop_start_traceback)  # the AdapterError below says it better
         try:
             await server.start()
         except OSError as error:
@@ -95,6 +98,8 @@ class OpcUaOutput:
                 "port with BMSGW_OPCUA__PORT or `port` in the [opcua] section of the settings file (or "
                 "`host` / BMSGW_OPCUA__HOST for another address), or stop the process that holds the port"
             ) from error
+        finally:
+            asyncua_log.removeFilter(_drop_start_traceback)
 
     async def _publish(self, writer: ValueWriter) -> None:
         loop = asyncio.get_running_loop()
@@ -105,6 +110,10 @@ class OpcUaOutput:
             sequence = snapshot.sequence
             await writer.apply(snapshot)
             await asyncio.sleep(max(0.0, self._settings.update_interval_s - (loop.time() - started)))
+
+
+def _drop_start_traceback(record: logging.LogRecord) -> bool:
+    return not record.getMessage().endswith("error starting server")
 
 
 def _build_date() -> datetime:

@@ -19,9 +19,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from asyncua import Server, ua
+from asyncua import ua
 
 from gateway.adapters.opcua_nodes import NodeBatch
+from gateway.adapters.opcua_types import ObjectIds, Server, ns0
 from gateway.codec.node_model import NodeMap, NodeVariable, pack_path, site_path
 from gateway.codec.node_values import element_count
 from gateway.domain.snapshot import PackSnapshot
@@ -50,7 +51,7 @@ class AddressSpace:
 
     async def build(self, server: Server) -> None:
         batch, node_map = self._batch, self.node_map
-        objects = ua.NodeId(ua.ObjectIds.ObjectsFolder, 0)
+        objects = ns0(ObjectIds.ObjectsFolder)
         site = batch.add_object(objects, site_path(), self.site_name, f"battery site {self.site_name}",
                                 organized=True)
         for variable in node_map.site:
@@ -93,7 +94,8 @@ class AddressSpace:
                 element = batch.add_object(folder, pack_path(pack.pack_id, group.element_key(n)),
                                            group.element_name(n), description, organized=True)
                 for variable in group.variables:
-                    self._variable(element, pack_path(pack.pack_id, group.variable_key(n, variable)), variable)
+                    path = pack_path(pack.pack_id, group.variable_key(n, variable))
+                    self._variable(element, path, variable)
             self._elements[pack.pack_id, group.id] = wanted
             _log.debug("OPC UA: %s has %d %s", pack.pack_id, wanted, group.browse_name)
         await batch.commit(server)
@@ -102,6 +104,7 @@ class AddressSpace:
                   description: str = "", *, organized: bool = False) -> None:
         node_id = self._batch.add_variable(parent, path, variable,
                                            browse_name=browse_name or variable.browse_name,
-                                           description=description or variable.description, organized=organized)
+                                           description=description or variable.description,
+                                           organized=organized)
         text_id = self._batch.node_id(f"{path}/value_as_text") if variable.enum is not None else None
         self.slots[path] = Slot(node_id, variable, text_id)

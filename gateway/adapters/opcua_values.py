@@ -12,18 +12,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from asyncua import Server, ua
+from asyncua import ua
 
 from gateway.adapters.opcua_nodes import VARIANT_TYPES
 from gateway.adapters.opcua_tree import AddressSpace, Slot
+from gateway.adapters.opcua_types import Server, StatusCodes, status, ua_time
 from gateway.codec.node_model import pack_path, site_path
 from gateway.codec.node_values import NodeValue, Quality, pack_values, site_values
 from gateway.domain.snapshot import GatewaySnapshot
 
 _STATUS: dict[Quality, ua.StatusCode] = {
-    Quality.GOOD: ua.StatusCode(ua.StatusCodes.Good),
-    Quality.NO_COMMUNICATION: ua.StatusCode(ua.StatusCodes.BadNoCommunication),
-    Quality.WAITING_FOR_DATA: ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData),
+    Quality.GOOD: status(StatusCodes.Good),
+    Quality.NO_COMMUNICATION: status(StatusCodes.BadNoCommunication),
+    Quality.WAITING_FOR_DATA: status(StatusCodes.BadWaitingForInitialData),
 }
 
 
@@ -33,22 +34,34 @@ class ValueWriter:
         self._space = space
         self._packs = frozenset(space.pack_ids)
         self._last: dict[str, NodeValue] = {}
+        self._seen: set[str] = set()  # packs that have been in a snapshot
 
     async def apply(self, snapshot: GatewaySnapshot) -> int:
         """Write the values that changed since the last snapshot; returns how many were written."""
-        source_time = datetime.fromtimestamp(snapshot.wall_time, UTC)
+        source_time = ua_time(datetime.fromtimestamp(snapshot.wall_time, UTC))
         node_map = self._space.node_map
         written = await self._write(site_path(), site_values(node_map, snapshot.site), source_time)
+        present = set()
         for pack in snapshot.packs:
             if pack.pack_id not in self._packs:
                 continue
+            present.add(pack.pack_id)
             await self._space.ensure_elements(self._server, pack)
             written += await self._write(pack_path(pack.pack_id), pack_values(node_map, pack), source_time)
+        for pack_id in self._seen - present:
+            written += await self._write(pack_path(pack_id), self._absent(pack_id), source_time)
+        self._seen |= present
         return written
 
-    async def _write(self, prefix: str, values: dict[str, NodeValue], source_time: datetime) -> int:
+    def _absent(self, pack_id: str) -> dict[str, NodeValue]:
+        """A configured pack missing from the snapshot: everything it had is Bad_NoCommunication."""
+        prefix = pack_path(pack_id) + "/"
+        gone = NodeValue(0, Quality.NO_COMMUNICATION)
+        return {path.removeprefix(prefix): gone for path in self._last if path.startswith(prefix)}
+
+    async def _write(self, prefix: str, values: dict[str, NodeValue], source_time: ua.DateTime) -> int:
         slots, last = self._space.slots, self._last
-        server_time = datetime.now(UTC)
+        server_time = ua_time(datetime.now(UTC))
         written = 0
         for key, value in values.items():
             path = f"{prefix}/{key}"
@@ -70,7 +83,9 @@ class ValueWriter:
         return written
 
 
-def _data_value(slot: Slot, value: NodeValue, source_time: datetime, server_time: datetime) -> ua.DataValue:
-    return ua.DataValue(ua.Variant(value.value, VARIANT_TYPES[slot.variable.data_type]),
-                        StatusCode=_STATUS[value.quality], SourceTimestamp=source_time,
+def _data_value(slot: Slot, value: NodeValue, source_time: ua.DateTime,
+                server_time: ua.DateTime) -> ua.DataValue:
+    good = value.quality is Quality.GOOD
+    variant = ua.Variant(value.value, VARIANT_TYPES[slot.variable.data_type]) if good else ua.Variant()
+    return ua.DataValue(variant, StatusCode=_STATUS[value.quality], SourceTimestamp=source_time,
                         ServerTimestamp=server_time)

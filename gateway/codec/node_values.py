@@ -42,9 +42,11 @@ class NodeValue:
     quality: Quality
 
     def same_as(self, other: NodeValue | None) -> bool:
-        """Equal, counting NaN as equal to NaN (so an unknown value is not rewritten every tick)."""
+        """Publishes the same: equal, or both of the same bad quality (a bad value carries no number)."""
         if other is None or other.quality is not self.quality:
             return False
+        if self.quality is not Quality.GOOD:
+            return True
         if isinstance(self.value, float) and isinstance(other.value, float):
             both_nan = math.isnan(self.value) and math.isnan(other.value)
             return both_nan or self.value == other.value
