@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -15,17 +14,10 @@ from gateway.adapters.modbus_server import ModbusOutput
 from gateway.codec.register_map import RegisterMap, load_register_map
 from gateway.runtime.hub import SnapshotHub
 from gateway.settings import DEFAULT_MAPPINGS_DIR, ModbusSettings
+from tests.ports import free_tcp_port
 
 MODBUS_SITE_UNIT = 1
 MODBUS_PACK_UNITS = {"pack-01": 2, "pack-02": 3, "pack-03": 4, "pack-04": 5, "pack-99": 9}
-
-
-def free_tcp_port() -> int:
-    """A port nothing listens on right now (pymodbus cannot report the port of a bind to 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,17 +28,11 @@ from gateway.domain.snapshot import GatewaySnapshot
 from gateway.runtime.hub import SnapshotHub
 from gateway.settings import DEFAULT_MAPPINGS_DIR, OpcUaSettings
 from tests.factories import make_snapshot
+from tests.ports import free_tcp_port
 
 OPCUA_PACK_IDS = ("pack-01", "pack-02", "pack-03", "pack-99")  # pack-99 never appears in a snapshot
 UPDATE_INTERVAL_S = 0.05
 START_TIMEOUT_S = 15.0
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -6,7 +6,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +20,9 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from gateway.codec.register_map import RegisterEntry, RegisterMap, load_register_map
 from gateway.settings import DEFAULT_MAPPINGS_DIR
+from tests.ports import free_tcp_port
 
 NOT_IMPLEMENTED = {"uint16": 0xFFFF, "int16": 0x8000, "uint32": 0xFFFFFFFF, "int32": 0x80000000}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -44,7 +38,7 @@ class GatewayProcess:
     @classmethod
     def start(cls, tmp: Path, config: Path | None = None, extra_env: dict[str, str] | None = None
               ) -> GatewayProcess:
-        ports = free_port(), free_port(), free_port()
+        ports = free_tcp_port(), free_tcp_port(), free_tcp_port()
         truth = tmp / "truth.jsonl"
         log = tmp / "gateway.log"
         env = dict(os.environ)
