@@ -53,10 +53,12 @@ def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_
     t_charge_low = parameters.charge_temperature_c[:, 0]
     t_discharge_low = parameters.discharge_temperature_c[:, 0]
     ones = np.ones(parameters.pack_count)
-    # Anticipate one tick so the reaction is published before the timeout has fully elapsed.
-    stale_after = ones * max(stale_timeout_s - tick_period_s, 0.0)
+    # Anticipate 1.5 ticks: the stale state is seen at the next tick, so the reaction is published
+    # before the timeout has elapsed even when that tick runs a little late.
+    anticipation_s = 1.5 * tick_period_s
+    stale_after = ones * max(stale_timeout_s - anticipation_s, 0.0)
     temperature_timeout_s = max(temperature_stale_timeout_s or stale_timeout_s, stale_timeout_s)
-    temperature_stale_after = ones * max(temperature_timeout_s - tick_period_s, 0.0)
+    temperature_stale_after = ones * max(temperature_timeout_s - anticipation_s, 0.0)
 
     def above(code: AlarmCode, severity: Severity, quantity: Quantity, threshold: FloatArray,
               clear: FloatArray, delay: float) -> ProtectionRule:

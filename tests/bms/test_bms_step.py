@@ -143,7 +143,7 @@ def test_limits_never_exceed_the_datasheet_ratings(cell_v: float, temp_c: float,
                                                   age_s=age_s), 0.3)
     assert 0.0 <= out.limits.charge_a[0] <= p.max_charge_current_a[0]
     assert 0.0 <= out.limits.discharge_a[0] <= p.max_discharge_current_a[0]
-    if age_s > 0.9:  # stale once older than timeout minus one tick
+    if age_s > 0.85:  # stale once older than the timeout minus 1.5 ticks
         assert out.limits.charge_a[0] == 0.0
         assert out.limits.discharge_a[0] == 0.0
 
