@@ -9,12 +9,10 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.codec.yaml_source import load_yaml_mapping
+from gateway.codec.yaml_source import load_validated_mapping
 from gateway.domain.states import Chemistry
-from gateway.errors import MappingError
-from gateway.validation_problems import problems_from_validation_error
 
 
 class _Strict(BaseModel):
@@ -111,11 +109,7 @@ class CellModel:
 
 def load_cell_model(mappings_dir: Path, cell_id: str) -> CellModel:
     path = mappings_dir / "cells" / f"{cell_id}.yaml"
-    raw = load_yaml_mapping(path)
-    try:
-        spec = CellModelSpec.model_validate(raw)
-    except ValidationError as error:
-        raise MappingError(problems_from_validation_error(error, lambda _: str(path))) from error
+    spec = load_validated_mapping(path, CellModelSpec)
     row = int(np.argmin([abs(t - 25.0) for t in spec.ocv.temperature_c]))
     return CellModel(spec, np.asarray(spec.ocv.soc, dtype=np.float64),
                      np.asarray(spec.ocv.voltage_v[row], dtype=np.float64))

@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from gateway.codec.node_model import (
     ArrayGroup,
     DataType,
@@ -31,11 +29,10 @@ from gateway.codec.node_spec import (
     SiteVariableSpec,
     ValueSpec,
 )
-from gateway.codec.yaml_source import load_yaml_mapping
+from gateway.codec.yaml_source import load_validated_mapping
 from gateway.domain.alarms import Severity
 from gateway.domain.states import Chemistry, ContactorState, PackState
 from gateway.errors import MappingError, Problem
-from gateway.validation_problems import problems_from_validation_error
 
 ENUMS: dict[str, type[IntEnum]] = {
     cls.__name__: cls for cls in (PackState, ContactorState, Severity, Chemistry)
@@ -58,11 +55,7 @@ def load_node_map(mappings_dir: Path, name: str) -> NodeMap:
 
 
 def load_node_map_file(path: Path) -> NodeMap:
-    raw = load_yaml_mapping(path)
-    try:
-        spec = NodeMapSpec.model_validate(raw)
-    except ValidationError as error:
-        raise MappingError(problems_from_validation_error(error, lambda _: str(path))) from error
+    spec = load_validated_mapping(path, NodeMapSpec)
     return _Compiler(str(path), spec).compile()
 
 

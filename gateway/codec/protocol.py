@@ -12,12 +12,11 @@ from typing import Any, Literal
 
 import cantools
 from cantools.database.errors import UnsupportedDatabaseFormatError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.codec.yaml_source import load_yaml_mapping
+from gateway.codec.yaml_source import load_validated_mapping
 from gateway.domain.measurement import ArrayField, BoundField, CommandKind, parse_bound_field
 from gateway.errors import MappingError, Problem
-from gateway.validation_problems import problems_from_validation_error
 
 Direction = Literal["from_pack", "to_pack"]
 
@@ -99,11 +98,7 @@ class PackProtocol:
 
 def load_protocol(mappings_dir: Path, name: str) -> PackProtocol:
     path = mappings_dir / "can" / f"{name}.yaml"
-    raw = load_yaml_mapping(path)
-    try:
-        spec = _BindingSpec.model_validate(raw)
-    except ValidationError as error:
-        raise MappingError(problems_from_validation_error(error, lambda _: str(path))) from error
+    spec = load_validated_mapping(path, _BindingSpec)
     dbc_path = path.parent / spec.dbc
     try:
         database = cantools.database.load_file(str(dbc_path))

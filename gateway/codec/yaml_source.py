@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from gateway.errors import MappingError, Problem
+from gateway.validation_problems import problems_from_validation_error
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -25,3 +29,12 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         raise MappingError([Problem(str(path), "(top level)", "is not a mapping of keys to values",
                                     "start the file with `key: value` entries")])
     return data
+
+
+def load_validated_mapping(path: Path, model: type[ModelT]) -> ModelT:
+    """Read a YAML mapping file and validate it into `model`; every problem names the file and key."""
+    raw = load_yaml_mapping(path)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise MappingError(problems_from_validation_error(error, lambda _: str(path))) from error
