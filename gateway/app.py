@@ -11,20 +11,27 @@ from dataclasses import dataclass, field
 import can
 
 from gateway.adapters.can_bus import CanBusService, open_bus
+from gateway.adapters.modbus_server import ModbusOutput
+from gateway.adapters.opcua_server import OpcUaOutput
 from gateway.adapters.prometheus_collector import TickTimings
+from gateway.adapters.prometheus_server import PrometheusOutput
 from gateway.adapters.state_store import StateStore
 from gateway.bms.cell_model import CellModel, load_cell_model
 from gateway.bms.pack_parameters import PackLayout, PackParameters
 from gateway.codec.can_decoder import FrameDecoder
 from gateway.codec.can_encoder import FrameEncoder
+from gateway.codec.node_map import load_node_map
 from gateway.codec.protocol import PackProtocol, load_protocol
+from gateway.codec.register_map import load_register_map
+from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.engine import Engine
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.ingest import BusIngest
 from gateway.runtime.measurements import MeasurementTable
 from gateway.runtime.pack_link import PackLink
 from gateway.runtime.service import Service
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, PackSettings
+from gateway.sim.simulator import run_simulation
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +40,16 @@ log = logging.getLogger(__name__)
 class Gateway:
     settings: GatewaySettings
     hub: SnapshotHub
-    engine: Engine
     services: list[Service]
     buses: list[can.BusABC] = field(default_factory=list)
     store: StateStore | None = None
 
 
 def build_gateway(settings: GatewaySettings) -> Gateway:
-    """Load every mapping, open buses and the store; raises MappingError/AdapterError with a clear text."""
+    """Load every mapping, then open buses and the store; raises MappingError/AdapterError with a clear text.
+
+    Mappings are all validated before anything is opened, so a bad file leaves nothing behind.
+    """
     protocols: dict[str, PackProtocol] = {}
     models: dict[str, CellModel] = {}
     for pack in settings.packs:
@@ -51,62 +60,55 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     parameters = PackParameters.build([
         PackLayout(p.id, p.series_cells, p.temperature_sensors, models[p.cell_model]) for p in settings.packs
     ])
-    table = MeasurementTable(parameters)
     hub = SnapshotHub()
+    timings = TickTimings()
+    outputs = _outputs(settings, hub, timings)
+    table = MeasurementTable(parameters)
     gateway_buses: list[can.BusABC] = []
     services: list[Service] = []
     links: list[PackLink] = []
-    counters = []
-    packs_by_bus = defaultdict(list)
+    counters: list[BusCounters] = []
+    packs_by_bus: defaultdict[str, list[tuple[int, PackSettings]]] = defaultdict(list)
     for index, pack in enumerate(settings.packs):
         packs_by_bus[pack.bus].append((index, pack))
     try:
         for bus_settings in settings.buses:
             bus_packs = packs_by_bus[bus_settings.name]
-            decoder = FrameDecoder({protocols[p.protocol].name: protocols[p.protocol]
-                                    for _, p in bus_packs}.values())
+            bus_protocols = {p.protocol for _, p in bus_packs}
+            decoder = FrameDecoder(protocols[name] for name in bus_protocols)
             ingest = BusIngest(bus_settings.name, decoder, {p.node_address: i for i, p in bus_packs}, table)
             bus = open_bus(bus_settings)
             gateway_buses.append(bus)
             service = CanBusService(bus_settings, bus, ingest.counters, ingest.handle)
             services.append(service)
             counters.append(ingest.counters)
-            encoders = {name: FrameEncoder(protocols[name]) for name in {p.protocol for _, p in bus_packs}}
+            encoders = {name: FrameEncoder(protocols[name]) for name in bus_protocols}
             links += [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
         store = StateStore(settings.store.path)
     except BaseException:
         for bus in gateway_buses:
             bus.shutdown()
         raise
-    timings = TickTimings()
-    engine = Engine(settings.engine, settings.site_name, parameters, table, counters, links, hub, store,
-                    on_tick=timings.observe)
-    services.append(engine)
-    services += _outputs(settings, hub, timings)
+    services.append(Engine(settings.engine, settings.site_name, parameters, table, counters, links, hub, store,
+                           on_tick=timings.observe))
+    services += outputs
     if settings.simulation.enabled:
         services.append(_SimulationService(settings))
-    return Gateway(settings, hub, engine, services, gateway_buses, store)
+    return Gateway(settings, hub, services, gateway_buses, store)
 
 
 def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings) -> list[Service]:
+    """The enabled outputs, their mappings loaded and validated (nothing is bound until they run)."""
     outputs: list[Service] = []
     if settings.modbus.enabled:
-        from gateway.adapters.modbus_server import ModbusOutput
-        from gateway.codec.register_map import load_register_map
-
         register_map = load_register_map(settings.mappings_dir, settings.modbus.map)
         unit_ids = {p.id: settings.unit_id_of(p) for p in settings.packs}
         outputs.append(ModbusOutput(settings.modbus, hub, register_map, unit_ids))
     if settings.opcua.enabled:
-        from gateway.adapters.opcua_server import OpcUaOutput
-        from gateway.codec.node_map import load_node_map
-
         node_map = load_node_map(settings.mappings_dir, settings.opcua.map)
         outputs.append(OpcUaOutput(settings.opcua, hub, node_map, [p.id for p in settings.packs],
                                    settings.site_name))
     if settings.prometheus.enabled:
-        from gateway.adapters.prometheus_server import PrometheusOutput
-
         outputs.append(PrometheusOutput(settings.prometheus, hub, timings))
     return outputs
 
@@ -118,8 +120,6 @@ class _SimulationService:
         self._settings = settings
 
     async def run(self) -> None:
-        from gateway.sim.simulator import run_simulation
-
         used = {p.bus for p in self._settings.simulation.packs}
         # Own bus instances: the simulated packs are separate nodes on the same channel.
         buses = {b.name: open_bus(b) for b in self._settings.buses if b.name in used}

@@ -15,10 +15,10 @@ def aggregate_site(packs: Sequence[PackSnapshot]) -> SiteSnapshot:
     online = [p for p in packs if p.online]
     healthy = [p for p in online
                if p.highest_severity < Severity.ALARM and p.contactor_state is ContactorState.CLOSED]
-    weighted = [(p.soc, p.capacity_ah) for p in online if not math.isnan(p.soc)]
-    capacity = sum(c for _, c in weighted)
-    soc = sum(s * c for s, c in weighted) / capacity if capacity > 0 else math.nan
-    soh = sum(p.soh * p.capacity_ah for p in online) / capacity if capacity > 0 else math.nan
+    estimated = [p for p in online if not math.isnan(p.soc)]
+    capacity = sum(p.capacity_ah for p in estimated)
+    soc = sum(p.soc * p.capacity_ah for p in estimated) / capacity if capacity > 0 else math.nan
+    soh = sum(p.soh * p.capacity_ah for p in estimated) / capacity if capacity > 0 else math.nan
     voltages = [p.pack_voltage_v for p in online if not math.isnan(p.pack_voltage_v)]
     masks: dict[Severity, int] = {severity: 0 for severity in Severity if severity is not Severity.NONE}
     for pack in packs:

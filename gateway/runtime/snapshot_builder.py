@@ -45,10 +45,6 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
         else:
             pack_state = _STATE_OF_SEVERITY[max(alarms.values(), default=Severity.NONE)]
         cells, sensors = layout.series_cells, layout.temperature_sensors
-
-        def live(value: float, is_online: bool = online) -> float:
-            return value if is_online else math.nan
-
         try:
             contactor = ContactorState(int(inputs.contactor_state[i]))
         except ValueError:
@@ -62,8 +58,8 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
             data_age_s=float(max(inputs.data_age_s[i], inputs.temperature_age_s[i])),
             identity=identities[i],
             cell_model=layout.cell_model.cell_id,
-            pack_voltage_v=live(float(inputs.pack_voltage_v[i])),
-            pack_current_a=live(float(inputs.pack_current_a[i])),
+            pack_voltage_v=float(inputs.pack_voltage_v[i]) if online else math.nan,
+            pack_current_a=float(inputs.pack_current_a[i]) if online else math.nan,
             cell_voltage_v=_row(inputs.cell_voltage_v[i], cells) if online else (math.nan,) * cells,
             temperature_c=_row(inputs.temperature_c[i], sensors) if online else (math.nan,) * sensors,
             cell_soc=_row(charge.cell_soc[i], cells),
