@@ -4,7 +4,8 @@
     ├── ConfigError                   a settings file or environment value is invalid (file, key, fix)
     ├── MappingError                  a mapping file (CAN, Modbus, OPC UA, cell model) is invalid
     ├── FrameRejected                 one CAN frame failed decoding or integrity checks (counted, dropped)
-    └── AdapterError                  a third-party library failed at an adapter boundary
+    ├── AdapterError                  a third-party library failed at an adapter boundary
+    └── LogError                      a measurement log cannot be used (file, row or column, fix)
 
 Third-party exceptions are translated into these at the adapter boundary, so the core only ever
 handles its own types.
@@ -63,3 +64,11 @@ class FrameRejected(GatewayError):
 
 class AdapterError(GatewayError):
     """A third-party library failed at an adapter boundary."""
+
+
+class LogError(GatewayError):
+    """A measurement log (replay, cell fit) cannot be used as it is."""
+
+    def __init__(self, path: object, where: str, message: str, fix: str) -> None:
+        self.problem = Problem(str(path), where, message, fix)
+        super().__init__(f"invalid measurement log: {self.problem}")

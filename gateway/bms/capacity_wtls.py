@@ -1,0 +1,105 @@
+"""Online cell capacity: weighted total least squares of charge moved against SoC moved.
+
+Each pair is (x = SoC change between two filter estimates, y = bias-corrected charge in Ah over the
+same interval); both are noisy, so each pair is weighted by its effective variance
+sigma_y^2 + Q^2 sigma_x^2 (the errors-in-variables form of WTLS), and the estimate is
+
+    Q = (prior + sum w x y) / (prior weight + sum w x^2)
+
+The open pair grows from an anchor while the SoC keeps moving one way; it is committed when the
+SoC turns back by `reversal_soc` (or the span exceeds `max_span_soc`) and a new anchor starts
+there. Committed sums fade by `forgetting` per pair so the estimate follows ageing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.bms.inputs import BoolArray, FloatArray
+
+
+@dataclass(frozen=True)
+class CapacitySettings:
+    prior_sigma_fraction: float = 0.05  # the nominal capacity's uncertainty (fresh cell)
+    min_span_soc: float = 0.1  # shorter pairs carry too little information
+    max_span_soc: float = 0.8
+    reversal_soc: float = 0.05
+    max_anchor_sigma: float = 0.03  # only anchor where the SoC is known this well
+    current_sigma_fraction: float = 0.005  # gain uncertainty of the Ah integral
+    model_sigma_soc: float = 0.005  # SoC error the filter's sigma does not see (correlated model error)
+    forgetting: float = 0.98
+
+
+@dataclass(frozen=True)
+class CapacityState:
+    """Arrays are packs x cells."""
+
+    sum_wxx: FloatArray
+    sum_wxy: FloatArray
+    anchor_soc: FloatArray  # NaN: no anchor yet
+    anchor_ah: FloatArray
+    anchor_variance: FloatArray
+    extreme_span: FloatArray  # largest |soc - anchor_soc| of the open pair
+    throughput_ah: FloatArray  # bias-corrected cumulative charge
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> CapacityState:
+        zeros = np.zeros(shape)
+        return cls(zeros, zeros, np.full(shape, np.nan), zeros, zeros, zeros, zeros)
+
+
+def _pair_weight(x: FloatArray, y: FloatArray, x_variance: FloatArray, capacity: FloatArray,
+                 settings: CapacitySettings) -> FloatArray:
+    y_variance = (settings.current_sigma_fraction * y) ** 2
+    result: FloatArray = 1.0 / (y_variance + capacity**2 * x_variance)
+    return result
+
+
+def capacity_estimate(state: CapacityState, soc: FloatArray, soc_variance: FloatArray,
+                      nominal_ah: FloatArray, settings: CapacitySettings) -> tuple[FloatArray, FloatArray]:
+    """Capacity and its sigma from the committed pairs plus the open pair (when long enough)."""
+    prior_weight = 1.0 / (settings.prior_sigma_fraction * nominal_ah) ** 2
+    wxx = prior_weight + state.sum_wxx
+    wxy = prior_weight * nominal_ah + state.sum_wxy
+    x = soc - state.anchor_soc
+    y = state.throughput_ah - state.anchor_ah
+    open_pair = np.isfinite(x) & (np.abs(x) >= settings.min_span_soc)
+    first = wxy / wxx
+    x_variance = soc_variance + state.anchor_variance + 2.0 * settings.model_sigma_soc**2
+    w = np.where(open_pair, _pair_weight(x, y, x_variance, first, settings), 0.0)
+    x0 = np.nan_to_num(x)
+    total_xx = wxx + w * x0 * x0
+    capacity: FloatArray = (wxy + w * x0 * y) / total_xx
+    sigma: FloatArray = np.sqrt(1.0 / total_xx)
+    return capacity, sigma
+
+
+def capacity_step(state: CapacityState, soc: FloatArray, soc_variance: FloatArray, charge_ah: FloatArray,
+                  active: BoolArray, capacity_ah: FloatArray, settings: CapacitySettings) -> CapacityState:
+    """Account one interval's bias-corrected charge, then anchor, grow or commit the open pair."""
+    throughput = state.throughput_ah + np.where(active, charge_ah, 0.0)
+    can_anchor = active & (soc_variance <= settings.max_anchor_sigma**2)
+    no_anchor = ~np.isfinite(state.anchor_soc)
+    span = np.abs(soc - state.anchor_soc)
+    turned = np.nan_to_num(state.extreme_span - span) >= settings.reversal_soc
+    commit = active & ~no_anchor & (state.extreme_span >= settings.min_span_soc) & (
+        turned | (span >= settings.max_span_soc))
+    x = np.where(commit, soc - state.anchor_soc, 0.0)  # committed at the present point
+    y = np.where(commit, throughput - state.anchor_ah, 0.0)
+    x_variance = soc_variance + state.anchor_variance + 2.0 * settings.model_sigma_soc**2
+    w = np.where(commit, _pair_weight(x, y, x_variance, capacity_ah, settings), 0.0)
+    fade = np.where(commit, settings.forgetting, 1.0)
+    restart = (no_anchor & can_anchor) | commit
+    lost_anchor = turned & ~commit  # turned back before a useful span: move the anchor here
+    move = restart | (lost_anchor & can_anchor)
+    return CapacityState(
+        sum_wxx=fade * state.sum_wxx + w * x * x,
+        sum_wxy=fade * state.sum_wxy + w * x * y,
+        anchor_soc=np.where(move, soc, state.anchor_soc),
+        anchor_ah=np.where(move, throughput, state.anchor_ah),
+        anchor_variance=np.where(move, soc_variance, state.anchor_variance),
+        extreme_span=np.where(move, 0.0, np.maximum(state.extreme_span, np.nan_to_num(span))),
+        throughput_ah=throughput,
+    )

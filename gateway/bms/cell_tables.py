@@ -1,0 +1,88 @@
+"""Cell models resampled on one uniform (temperature x SoC) grid for fast vectorised lookups.
+
+Every tick looks up OCV, its slope, the hysteresis half-gap, R0 and the RC pairs of every cell of
+every pack. Resampling once at start turns that into two gathers per tick: linear in SoC (the
+tables' curvature lives there), nearest 1 degC step in temperature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.bms.cell_model import CellModel, FloatArray, interpolate_grid
+
+SOC_STEP = 0.005
+SOC_POINTS = int(round(1.0 / SOC_STEP)) + 1
+TEMPERATURE_GRID_C = np.arange(-40.0, 81.0, 1.0)
+IntArray = NDArray[np.intp]
+
+
+@dataclass(frozen=True)
+class CellParameters:
+    """Model values for each looked-up cell (all arrays shaped like the query)."""
+
+    ocv_v: FloatArray
+    ocv_slope_v: FloatArray  # dOCV/dSoC
+    hysteresis_v: FloatArray
+    r0_ohm: FloatArray
+    rc_r_ohm: FloatArray  # pairs x query
+    rc_tau_s: FloatArray  # pairs x query
+
+
+def _resample(temperatures: tuple[float, ...], socs: tuple[float, ...],
+              rows: tuple[tuple[float, ...], ...] | None, soc_grid: FloatArray) -> FloatArray:
+    if rows is None:
+        return np.zeros((len(TEMPERATURE_GRID_C), len(soc_grid)))
+    t, s, v = np.asarray(temperatures), np.asarray(socs), np.asarray(rows, dtype=np.float64)
+    return np.stack([interpolate_grid(t, s, v, float(temp), soc_grid) for temp in TEMPERATURE_GRID_C])
+
+
+class CellTables:
+    """Stacked tables of several cell models; cells refer to their model by index."""
+
+    def __init__(self, models: Sequence[CellModel]) -> None:
+        self.models = tuple(models)
+        self.pairs = max(len(m.spec.equivalent_circuit.rc) for m in models)
+        soc_grid = np.linspace(0.0, 1.0, SOC_POINTS)
+        per_model = []
+        for model in models:
+            o, c = model.spec.ocv, model.spec.equivalent_circuit
+            quantities = [
+                _resample(o.temperature_c, o.soc, o.voltage_v, soc_grid),
+                _resample(o.temperature_c, o.soc, o.hysteresis_v, soc_grid),
+                _resample(c.temperature_c, c.soc, c.r0_ohm, soc_grid),
+            ]
+            for k in range(self.pairs):
+                pair = c.rc[k] if k < len(c.rc) else None
+                quantities.append(_resample(c.temperature_c, c.soc, pair.r_ohm if pair else None, soc_grid))
+                tau = _resample(c.temperature_c, c.soc, pair.tau_s if pair else None, soc_grid)
+                quantities.append(np.where(tau > 0.0, tau, 1.0))
+            per_model.append(np.stack(quantities))
+        stacked = np.stack(per_model)  # models x quantities x temperatures x socs
+        self._table = np.ascontiguousarray(np.moveaxis(stacked, 1, 0).reshape(stacked.shape[1], -1))
+        self._model_stride = len(TEMPERATURE_GRID_C) * SOC_POINTS
+
+    def lookup(self, model_index: IntArray, soc: FloatArray, temperature_c: FloatArray) -> CellParameters:
+        """Values at (soc, temperature) for cells of the given models; NaN inputs give finite values."""
+        position = np.clip(np.nan_to_num(soc, nan=0.5), 0.0, 1.0) / SOC_STEP
+        low = np.minimum(position.astype(np.intp), SOC_POINTS - 2)
+        fraction = position - low
+        row = np.clip(np.rint(np.nan_to_num(temperature_c, nan=25.0) - TEMPERATURE_GRID_C[0]),
+                      0, len(TEMPERATURE_GRID_C) - 1).astype(np.intp)
+        flat = model_index * self._model_stride + row * SOC_POINTS + low
+        below = self._table[:, flat]
+        above = self._table[:, flat + 1]
+        values = below + fraction * (above - below)
+        pairs = slice(3, 3 + 2 * self.pairs)
+        return CellParameters(
+            ocv_v=values[0],
+            ocv_slope_v=(above[0] - below[0]) / SOC_STEP,
+            hysteresis_v=values[1],
+            r0_ohm=values[2],
+            rc_r_ohm=values[pairs][0::2],
+            rc_tau_s=values[pairs][1::2],
+        )

@@ -1,0 +1,103 @@
+"""The state estimator of every cell: SoC (EKF), capacity (WTLS) and R0 growth (RLS), and pack figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gateway.bms.capacity_wtls import CapacitySettings, CapacityState, capacity_estimate, capacity_step
+from gateway.bms.inputs import BoolArray, FloatArray
+from gateway.bms.resistance_rls import ResistanceSettings, ResistanceState, delta_r0, resistance_step
+from gateway.bms.soc_ekf import CellArrays, EkfSettings, EkfState, ekf_step, initialise, soc_from_voltage
+
+
+@dataclass(frozen=True)
+class EstimatorSettings:
+    ekf: EkfSettings = field(default_factory=EkfSettings)
+    capacity: CapacitySettings = field(default_factory=CapacitySettings)
+    resistance: ResistanceSettings = field(default_factory=ResistanceSettings)
+    end_of_life_resistance_growth: float = 2.0  # resistance SoH is 0 at this multiple of the new value
+
+
+@dataclass(frozen=True)
+class EstimatorState:
+    ekf: EkfState
+    capacity: CapacityState
+    resistance: ResistanceState
+    clock_s: float
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int], pairs: int) -> EstimatorState:
+        return cls(EkfState.empty(shape, pairs), CapacityState.empty(shape), ResistanceState.empty(shape), 0.0)
+
+
+@dataclass(frozen=True)
+class CellEstimates:
+    """Per cell (packs x cells); NaN where not initialised."""
+
+    soc: FloatArray
+    soc_sigma: FloatArray
+    capacity_ah: FloatArray
+    capacity_sigma_ah: FloatArray
+    delta_r0_ohm: FloatArray
+    bias_a: FloatArray
+
+
+@dataclass(frozen=True)
+class EstimatorCells:
+    """Constants of the estimator: the filter's per-cell arrays plus the reference resistances."""
+
+    arrays: CellArrays
+    reference_pulse_resistance_ohm: FloatArray  # 10 s, 50 % SoC, 25 degC, from the model
+    cell_mask: BoolArray
+
+
+def start_cells(state: EstimatorState, which: BoolArray, soc: FloatArray, soc_sigma: FloatArray,
+                cells: EstimatorCells, settings: EstimatorSettings) -> EstimatorState:
+    """Start the cells in `which` at a known SoC (restored or given), keeping capacity and R0 history."""
+    ekf = initialise(state.ekf, which, soc, soc_sigma, cells.arrays, settings.ekf)
+    return EstimatorState(ekf, state.capacity, state.resistance, state.clock_s)
+
+
+def estimates(state: EstimatorState, cells: EstimatorCells, settings: EstimatorSettings) -> CellEstimates:
+    a = cells.arrays
+    capacity, capacity_sigma = capacity_estimate(state.capacity, state.ekf.soc, state.ekf.soc_sigma ** 2,
+                                                 a.nominal_capacity_ah, settings.capacity)
+    known = state.ekf.initialised & cells.cell_mask
+    return CellEstimates(
+        soc=np.where(known, state.ekf.soc, np.nan),
+        soc_sigma=np.where(known, state.ekf.soc_sigma, np.nan),
+        capacity_ah=np.where(cells.cell_mask, capacity, np.nan),
+        capacity_sigma_ah=np.where(cells.cell_mask, capacity_sigma, np.nan),
+        delta_r0_ohm=np.where(cells.cell_mask, delta_r0(state.resistance, a.nominal_capacity_ah,
+                                                        a.reference_r0_ohm, settings.resistance), np.nan),
+        bias_a=np.where(known, state.ekf.bias_a, np.nan),
+    )
+
+
+def estimator_step(state: EstimatorState, current_a: FloatArray, cell_voltage_v: FloatArray,
+                   cell_temperature_c: FloatArray, voltage_measured: BoolArray, running: BoolArray, dt_s: float,
+                   cells: EstimatorCells, settings: EstimatorSettings) -> EstimatorState:
+    """One step for all cells. `current_a` is per pack; `running` per pack (fresh data, not stale)."""
+    a = cells.arrays
+    cell_current = np.broadcast_to(current_a[:, None], cell_voltage_v.shape)
+    running_cells = running[:, None] & cells.cell_mask
+    ekf = state.ekf
+    starting = running_cells & ~ekf.initialised & np.isfinite(cell_voltage_v) & np.isfinite(cell_current)
+    if starting.any():
+        soc, sigma = soc_from_voltage(cell_voltage_v, cell_current, cell_temperature_c, a, settings.ekf)
+        ekf = initialise(ekf, starting, soc, sigma, a, settings.ekf)
+    capacity, _ = capacity_estimate(state.capacity, ekf.soc, ekf.soc_sigma ** 2, a.nominal_capacity_ah, settings.capacity)
+    growth = delta_r0(state.resistance, a.nominal_capacity_ah, a.reference_r0_ohm, settings.resistance)
+    new_ekf, prediction = ekf_step(ekf, cell_current, cell_voltage_v, cell_temperature_c, voltage_measured,
+                                   running_cells & ~starting, dt_s, capacity, growth, a, settings.ekf)
+    clock = state.clock_s + dt_s
+    counted = running_cells & ~starting & np.isfinite(cell_current)
+    charge = np.where(counted, np.nan_to_num(cell_current) + ekf.bias_a, 0.0) * dt_s / 3600.0
+    capacity_state = capacity_step(state.capacity, new_ekf.soc, new_ekf.soc_sigma ** 2, charge, counted & new_ekf.initialised,
+                                   capacity, settings.capacity)
+    resistance_state = resistance_step(state.resistance, clock, cell_voltage_v - prediction.voltage_without_growth_v,
+                                       cell_current + ekf.bias_a, prediction.corrected, a.nominal_capacity_ah,
+                                       settings.resistance)
+    return EstimatorState(new_ekf, capacity_state, resistance_state, clock)

@@ -1,0 +1,211 @@
+"""Per-cell extended Kalman filter for SoC and current-sensor bias, vectorised over packs x cells.
+
+    x = [soc, bias_a]
+    soc'  = soc + (i + bias) dt / (3600 Q)                                   (i > 0 charging)
+    v     = OCV(soc, T) + M(soc, T) h + (R0(soc, T) + dR0) (i + bias) + sum_k R_k(soc, T) z_k
+
+Q (capacity) and dR0 (resistance growth) come from their own slower estimators
+(capacity_wtls.py, resistance_rls.py): folding them into this filter let unmodelled voltage error
+leak into both (docs/estimation.md shows the comparison). The RC branch currents z_k and the
+hysteresis state h are deterministic functions of the measured current, integrated exactly
+(zero-order hold). The measurement noise grows with the modelled polarisation, so the filter
+trusts the voltage most at rest (the OCV correction) and least under heavy, changing load.
+
+A Kalman filter's own covariance assumes white errors; the model error here is correlated, and a
+filter tuned for accuracy is overconfident. So the published sigma comes from a shadow variance:
+the same prediction/correction recursion with the error levels one must actually expect (capacity
+and current-offset errors accumulating with charge and time, OCV-table error at the voltage). It
+shrinks where the OCV is steep and grows on a flat plateau or while coasting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.bms.cell_tables import CellParameters, CellTables, IntArray
+from gateway.bms.inputs import BoolArray, FloatArray
+
+
+@dataclass(frozen=True)
+class EkfSettings:
+    voltage_noise_v: float = 0.004  # sensor noise, quantisation and offset, plus OCV-table error
+    model_error_fraction: float = 1.0  # of the modelled polarisation, as extra voltage noise (1 sigma)
+    soc_noise_per_s: float = 2e-5  # SoC random walk (self-discharge, leakage), per sqrt(s)
+    bias_noise_c_rate_per_s: float = 1e-6  # current-sensor offset drift, in C per sqrt(s)
+    initial_bias_sigma_c_rate: float = 0.001  # unknown offset at start, in C
+    restored_soc_sigma: float = 0.05  # when started at a given SoC without its covariance
+    min_initial_soc_sigma: float = 0.02
+    max_gap_s: float = 10.0  # longer intervals coast: no integration, SoC uncertainty grows
+    # The reported sigma: the same recursion with realistic, correlated error levels (see module doc).
+    reported_capacity_error_fraction: float = 0.03
+    reported_bias_error_c_rate: float = 0.002
+    reported_ocv_error_v: float = 0.005
+    reported_soc_floor: float = 0.01  # systematic model error that no averaging removes
+
+
+@dataclass(frozen=True)
+class EkfState:
+    """Arrays are packs x cells."""
+
+    soc: FloatArray
+    bias_a: FloatArray
+    p_soc: FloatArray  # covariance entries
+    p_cross: FloatArray
+    p_bias: FloatArray
+    p_reported: FloatArray  # shadow SoC variance that is published as sigma
+    rc_current_a: FloatArray  # pairs x packs x cells
+    hysteresis: FloatArray  # -1 (after discharge) .. +1 (after charge)
+    initialised: BoolArray
+    soc_floor: float = 0.0
+
+    @property
+    def soc_sigma(self) -> FloatArray:
+        result: FloatArray = np.sqrt(np.maximum(self.p_reported, 0.0) + self.soc_floor**2)
+        return result
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int], pairs: int) -> EkfState:
+        zeros = np.zeros(shape)
+        return cls(np.full(shape, 0.5), zeros, zeros, zeros, zeros, zeros, np.zeros((pairs, *shape)), zeros,
+                   np.zeros(shape, dtype=bool))
+
+
+@dataclass(frozen=True)
+class CellArrays:
+    """Per-cell constants (packs x cells)."""
+
+    tables: CellTables
+    model_index: IntArray
+    nominal_capacity_ah: FloatArray
+    reference_r0_ohm: FloatArray
+    hysteresis_rate: FloatArray  # per unit of SoC moved
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The filter's modelled voltage for the last correction (used by the R0 estimator)."""
+
+    voltage_without_growth_v: FloatArray  # model voltage with dR0 = 0
+    corrected: BoolArray
+
+
+def initialise(state: EkfState, which: BoolArray, soc: FloatArray, soc_sigma: FloatArray,
+               cells: CellArrays, settings: EkfSettings) -> EkfState:
+    """(Re)start the cells in `which` at `soc` with the given sigma and a zero-bias prior."""
+    bias_variance = (settings.initial_bias_sigma_c_rate * cells.nominal_capacity_ah) ** 2
+    return EkfState(
+        soc=np.where(which, soc, state.soc),
+        bias_a=np.where(which, 0.0, state.bias_a),
+        p_soc=np.where(which, soc_sigma**2, state.p_soc),
+        p_cross=np.where(which, 0.0, state.p_cross),
+        p_bias=np.where(which, bias_variance, state.p_bias),
+        p_reported=np.where(which, np.maximum(soc_sigma**2 - settings.reported_soc_floor**2, 0.0),
+                            state.p_reported),
+        rc_current_a=np.where(which, 0.0, state.rc_current_a),
+        hysteresis=np.where(which, 0.0, state.hysteresis),
+        initialised=state.initialised | which,
+        soc_floor=settings.reported_soc_floor,
+    )
+
+
+def soc_from_voltage(cell_voltage_v: FloatArray, current_a: FloatArray, temperature_c: FloatArray,
+                     cells: CellArrays, settings: EkfSettings) -> tuple[FloatArray, FloatArray]:
+    """SoC and its sigma from one loaded voltage: OCV inversion after removing the R0 drop."""
+    grid = np.linspace(0.0, 1.0, 401)
+    soc = np.empty(cell_voltage_v.shape)
+    at_rest = np.nan_to_num(cell_voltage_v - np.nan_to_num(current_a) * cells.reference_r0_ohm)
+    for model in np.unique(cells.model_index):
+        chosen = cells.model_index == model
+        temperatures = temperature_c[chosen]
+        temperature = float(np.nanmean(temperatures)) if np.isfinite(temperatures).any() else 25.0
+        curve = cells.tables.lookup(np.full(grid.shape, model, dtype=np.intp), grid,
+                                    np.full(grid.shape, temperature)).ocv_v
+        soc[chosen] = np.interp(at_rest[chosen], curve, grid)
+    params = cells.tables.lookup(cells.model_index, soc, temperature_c)
+    voltage_sigma = settings.voltage_noise_v + 0.5 * np.abs(np.nan_to_num(current_a) * params.r0_ohm)
+    sigma = np.clip(voltage_sigma / np.maximum(params.ocv_slope_v, 1e-3), settings.min_initial_soc_sigma, 0.3)
+    return soc, sigma
+
+
+def _rc_and_hysteresis(state: EkfState, current: FloatArray, dt_s: float, params: CellParameters,
+                       scale: FloatArray, cells: CellArrays) -> tuple[FloatArray, FloatArray]:
+    decay = np.exp(-dt_s / params.rc_tau_s)
+    rc = decay * state.rc_current_a + (1.0 - decay) * current
+    approach = np.exp(-np.abs(current) * scale * cells.hysteresis_rate)
+    hysteresis = approach * state.hysteresis + (1.0 - approach) * np.sign(current)
+    return rc, hysteresis
+
+
+def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray, temperature_c: FloatArray,
+             measured: BoolArray, running: BoolArray, dt_s: float, capacity_ah: FloatArray,
+             delta_r0_ohm: FloatArray, cells: CellArrays, settings: EkfSettings) -> tuple[EkfState, Prediction]:
+    """Advance every initialised cell in `running` by dt, then correct those whose voltage was measured.
+
+    `current_a` is the pack current broadcast to its cells; NaN (or dt > max_gap_s) makes the cell
+    coast: no integration, and its SoC variance grows by the charge it may have missed.
+    """
+    active = running & state.initialised
+    coasting = ~np.isfinite(current_a) | (dt_s > settings.max_gap_s)
+    current = np.where(coasting, 0.0, current_a)
+    scale = dt_s / (3600.0 * capacity_ah)
+    bias = np.where(coasting, 0.0, state.bias_a)
+    b = np.where(coasting, 0.0, scale)  # d soc' / d bias
+    soc = np.clip(state.soc + (current + bias) * scale, 0.0, 1.0)
+    missed = np.where(coasting, np.nan_to_num(np.abs(current_a), nan=0.0) * scale, 0.0)
+    p_soc = state.p_soc + 2.0 * b * state.p_cross + b * b * state.p_bias + settings.soc_noise_per_s**2 * dt_s \
+        + missed**2
+    p_cross = state.p_cross + b * state.p_bias
+    p_bias = state.p_bias + (settings.bias_noise_c_rate_per_s * cells.nominal_capacity_ah) ** 2 * dt_s
+    p_reported = state.p_reported + missed**2 + (settings.reported_capacity_error_fraction * current * scale) ** 2 \
+        + (settings.reported_bias_error_c_rate * dt_s / 3600.0) ** 2
+
+    params = cells.tables.lookup(cells.model_index, soc, temperature_c)
+    rc, hysteresis = _rc_and_hysteresis(state, current, dt_s, params, scale, cells)
+    true_current = current + state.bias_a
+    rc_voltage = (params.rc_r_ohm * rc).sum(axis=0)
+    without_growth = params.ocv_v + params.hysteresis_v * hysteresis + params.r0_ohm * true_current + rc_voltage
+    resistance = params.r0_ohm + delta_r0_ohm
+    predicted = without_growth + delta_r0_ohm * true_current
+    polarisation = np.abs(params.r0_ohm * current) + np.abs(params.rc_r_ohm * rc).sum(axis=0)
+    noise = settings.voltage_noise_v**2 + (settings.model_error_fraction * polarisation) ** 2
+
+    h_soc, h_bias = params.ocv_slope_v, resistance
+    ph_soc = p_soc * h_soc + p_cross * h_bias
+    ph_bias = p_cross * h_soc + p_bias * h_bias
+    correcting = active & measured & np.isfinite(cell_voltage_v) & ~coasting
+    weight = np.where(correcting, 1.0 / (ph_soc * h_soc + ph_bias * h_bias + noise), 0.0)
+    innovation = np.where(correcting, np.nan_to_num(cell_voltage_v) - predicted, 0.0)
+    reported_noise = noise + settings.reported_ocv_error_v**2
+    reported_weight = np.where(correcting, 1.0 / (p_reported * h_soc * h_soc + reported_noise), 0.0)
+    new = EkfState(
+        soc=np.clip(soc + ph_soc * weight * innovation, 0.0, 1.0),
+        bias_a=state.bias_a + ph_bias * weight * innovation,
+        p_soc=p_soc - ph_soc * ph_soc * weight,
+        p_cross=p_cross - ph_soc * ph_bias * weight,
+        p_bias=p_bias - ph_bias * ph_bias * weight,
+        p_reported=p_reported - (p_reported * h_soc) ** 2 * reported_weight,
+        rc_current_a=rc,
+        hysteresis=hysteresis,
+        initialised=state.initialised,
+        soc_floor=state.soc_floor,
+    )
+    if not active.all():
+        new = _keep_inactive(state, new, active)
+    return new, Prediction(without_growth, correcting)
+
+
+def _keep_inactive(old: EkfState, new: EkfState, active: BoolArray) -> EkfState:
+    return EkfState(
+        soc=np.where(active, new.soc, old.soc),
+        bias_a=np.where(active, new.bias_a, old.bias_a),
+        p_soc=np.where(active, new.p_soc, old.p_soc),
+        p_cross=np.where(active, new.p_cross, old.p_cross),
+        p_bias=np.where(active, new.p_bias, old.p_bias),
+        p_reported=np.where(active, new.p_reported, old.p_reported),
+        rc_current_a=np.where(active, new.rc_current_a, old.rc_current_a),
+        hysteresis=np.where(active, new.hysteresis, old.hysteresis),
+        initialised=old.initialised,
+        soc_floor=old.soc_floor,
+    )

@@ -1,0 +1,1 @@
+"""`bms-gateway cell fit`: cell models from OCV and HPPC characterization tests."""
