@@ -18,9 +18,7 @@ import numpy as np
 
 from gateway.bms.cell_model import load_cell_model
 from gateway.bms.pack_parameters import PackLayout, PackParameters
-from gateway.bms.protection import ProtectionState
 from gateway.bms.protection_rules import build_rules
-from gateway.bms.soc_coulomb import CoulombState
 from gateway.bms.step import BmsState, bms_step
 from gateway.codec.can_decoder import FrameDecoder
 from gateway.codec.can_encoder import FrameEncoder
@@ -92,7 +90,7 @@ def bench_tick(packs: int) -> None:
     ingest = BusIngest("b", FrameDecoder([protocol]), {n: n for n in range(packs)}, table)
     for frame in frames_for(packs, 1):
         ingest.handle(frame, 1.0)
-    state = BmsState(ProtectionState.empty(packs, len(rules)), CoulombState.empty(p))
+    state = BmsState.empty(p, rules)
     inputs = table.inputs(1.05)
     bare_times, tick_times = [], []
     for _ in range(50):

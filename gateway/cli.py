@@ -1,4 +1,4 @@
-"""`bms-gateway run | simulate | registers | check-config`."""
+"""`bms-gateway run | simulate | registers | check-config | cell fit | replay`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from gateway import __version__
 from gateway.config_loader import load_settings
 from gateway.demo import demo_settings_overrides
 from gateway.errors import GatewayError
+from gateway.offline_commands import add_offline_commands, run_offline_command
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger("gateway")
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     registers.add_argument("--config", type=Path)
     check = commands.add_parser("check-config", help="validate a configuration and print a summary")
     check.add_argument("file", type=Path)
+    add_offline_commands(commands)
     return parser
 
 
@@ -45,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "check-config":
             return _check_config(arguments.file)
+        if arguments.command in ("cell", "replay"):
+            return run_offline_command(arguments)
         settings = _settings_for(arguments)
         logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")

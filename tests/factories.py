@@ -33,6 +33,12 @@ def make_pack(index: int = 0, cells: int = 32, sensors: int = 8, *, online: bool
         ah_charged=12.5, ah_discharged=30.25, wh_charged=1440.0, wh_discharged=3500.0,
         equivalent_full_cycles=0.107,
         alarms=MappingProxyType(dict(alarms or {})),
+        soc_sigma=0.012, soh_resistance=0.93, current_bias_a=-0.42,
+        cell_soc_sigma=tuple(0.01 + 0.0001 * c for c in range(cells)),
+        cell_capacity_ah=tuple(201.0 + 0.1 * c for c in range(cells)),
+        cell_resistance_ohm=tuple(0.000715 + 0.000001 * c for c in range(cells)),
+        time_at_temperature_s=(0.0, 0.0, 0.0, 10.0, 3600.0, 7200.0, 60.0, 0.0, 0.0, 0.0),
+        time_at_soc_s=(0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0),
     )
 
 

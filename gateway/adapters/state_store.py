@@ -11,18 +11,16 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gateway.errors import AdapterError
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS pack_state (
+CREATE TABLE IF NOT EXISTS estimator_state (
     pack_id TEXT PRIMARY KEY,
     cell_model TEXT NOT NULL,
-    cell_soc TEXT NOT NULL,
-    ah_charged REAL NOT NULL,
-    ah_discharged REAL NOT NULL,
-    wh_charged REAL NOT NULL,
-    wh_discharged REAL NOT NULL,
+    cells INTEGER NOT NULL,
+    state TEXT NOT NULL,
     saved_at REAL NOT NULL
 )
 """
@@ -30,13 +28,12 @@ CREATE TABLE IF NOT EXISTS pack_state (
 
 @dataclass(frozen=True)
 class PackCheckpoint:
+    """One pack's estimator and usage state; `state` is a JSON-ready document (runtime/checkpoints.py)."""
+
     pack_id: str
     cell_model: str
-    cell_soc: tuple[float, ...]
-    ah_charged: float
-    ah_discharged: float
-    wh_charged: float
-    wh_discharged: float
+    cells: int
+    state: dict[str, Any]
     saved_at: float = 0.0
 
 
@@ -54,10 +51,9 @@ class StateStore:
                                "fix [store] path / BMSGW_STORE__PATH or its permissions") from error
 
     def load(self) -> dict[str, PackCheckpoint]:
-        rows = self._db.execute(
-            "SELECT pack_id, cell_model, cell_soc, ah_charged, ah_discharged, wh_charged, wh_discharged, "
-            "saved_at FROM pack_state").fetchall()
-        return {row[0]: PackCheckpoint(row[0], row[1], tuple(json.loads(row[2])), *row[3:]) for row in rows}
+        rows = self._db.execute("SELECT pack_id, cell_model, cells, state, saved_at FROM estimator_state").fetchall()
+        return {row[0]: PackCheckpoint(row[0], row[1], int(row[2]), json.loads(row[3]), float(row[4]))
+                for row in rows}
 
     def save(self, checkpoints: list[PackCheckpoint]) -> None:
         now = time.time()
@@ -65,9 +61,8 @@ class StateStore:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO pack_state VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(c.pack_id, c.cell_model, json.dumps(list(c.cell_soc)), c.ah_charged, c.ah_discharged,
-                      c.wh_charged, c.wh_discharged, now) for c in checkpoints])
+                    "INSERT OR REPLACE INTO estimator_state VALUES (?, ?, ?, ?, ?)",
+                    [(c.pack_id, c.cell_model, c.cells, json.dumps(c.state), now) for c in checkpoints])
         except sqlite3.Error as error:
             raise AdapterError(f"store {self.path}: checkpoint failed ({error})") from error
 

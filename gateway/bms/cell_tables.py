@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from gateway.bms.cell_model import CellModel, FloatArray, interpolate_grid
 
 SOC_STEP = 0.005
-SOC_POINTS = int(round(1.0 / SOC_STEP)) + 1
+SOC_POINTS = round(1.0 / SOC_STEP) + 1
 TEMPERATURE_GRID_C = np.arange(-40.0, 81.0, 1.0)
 IntArray = NDArray[np.intp]
 
@@ -46,7 +46,7 @@ class CellTables:
 
     def __init__(self, models: Sequence[CellModel]) -> None:
         self.models = tuple(models)
-        self.pairs = max(len(m.spec.equivalent_circuit.rc) for m in models)
+        self.pairs = max((len(m.spec.equivalent_circuit.rc) for m in models), default=1)
         soc_grid = np.linspace(0.0, 1.0, SOC_POINTS)
         per_model = []
         for model in models:
@@ -62,6 +62,8 @@ class CellTables:
                 tau = _resample(c.temperature_c, c.soc, pair.tau_s if pair else None, soc_grid)
                 quantities.append(np.where(tau > 0.0, tau, 1.0))
             per_model.append(np.stack(quantities))
+        if not per_model:
+            per_model.append(np.zeros((3 + 2 * self.pairs, len(TEMPERATURE_GRID_C), SOC_POINTS)))
         stacked = np.stack(per_model)  # models x quantities x temperatures x socs
         self._table = np.ascontiguousarray(np.moveaxis(stacked, 1, 0).reshape(stacked.shape[1], -1))
         self._model_stride = len(TEMPERATURE_GRID_C) * SOC_POINTS

@@ -88,15 +88,16 @@ def estimator_step(state: EstimatorState, current_a: FloatArray, cell_voltage_v:
     if starting.any():
         soc, sigma = soc_from_voltage(cell_voltage_v, cell_current, cell_temperature_c, a, settings.ekf)
         ekf = initialise(ekf, starting, soc, sigma, a, settings.ekf)
-    capacity, _ = capacity_estimate(state.capacity, ekf.soc, ekf.soc_sigma ** 2, a.nominal_capacity_ah, settings.capacity)
+    capacity, _ = capacity_estimate(state.capacity, ekf.soc, ekf.soc_sigma**2, a.nominal_capacity_ah,
+                                    settings.capacity)
     growth = delta_r0(state.resistance, a.nominal_capacity_ah, a.reference_r0_ohm, settings.resistance)
     new_ekf, prediction = ekf_step(ekf, cell_current, cell_voltage_v, cell_temperature_c, voltage_measured,
                                    running_cells & ~starting, dt_s, capacity, growth, a, settings.ekf)
     clock = state.clock_s + dt_s
     counted = running_cells & ~starting & np.isfinite(cell_current)
     charge = np.where(counted, np.nan_to_num(cell_current) + ekf.bias_a, 0.0) * dt_s / 3600.0
-    capacity_state = capacity_step(state.capacity, new_ekf.soc, new_ekf.soc_sigma ** 2, charge, counted & new_ekf.initialised,
-                                   capacity, settings.capacity)
+    capacity_state = capacity_step(state.capacity, new_ekf.soc, new_ekf.soc_sigma**2, charge,
+                                   counted & new_ekf.initialised, capacity, settings.capacity)
     resistance_state = resistance_step(state.resistance, clock, cell_voltage_v - prediction.voltage_without_growth_v,
                                        cell_current + ekf.bias_a, prediction.corrected, a.nominal_capacity_ah,
                                        settings.resistance)

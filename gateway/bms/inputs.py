@@ -22,3 +22,4 @@ class BmsInputs:
     pack_fault_flags: IntArray  # packs
     data_age_s: FloatArray  # packs: age of the oldest voltage/current signal (inf if one was never received)
     temperature_age_s: FloatArray  # packs: age of the oldest temperature sensor reading
+    cell_voltage_new: BoolArray | None = None  # packs x cells: received since the previous step (None: all)

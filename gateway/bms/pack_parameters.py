@@ -9,6 +9,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.bms.cell_model import CellModel
+from gateway.bms.cell_tables import CellTables
+from gateway.bms.estimator import EstimatorCells, EstimatorSettings
+from gateway.bms.soc_ekf import CellArrays
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -38,13 +41,26 @@ class PackParameters:
     pulse_charge_current_a: FloatArray
     pulse_discharge_current_a: FloatArray
     r0_ohm: FloatArray
+    cell_sensor_index: NDArray[np.intp]  # packs x max_cells: the temperature sensor each cell reads
+    estimator: EstimatorCells
+    estimator_settings: EstimatorSettings
 
     @property
     def pack_count(self) -> int:
         return len(self.layouts)
 
+    def cell_temperature_c(self, temperature_c: FloatArray) -> FloatArray:
+        """Each cell's temperature from its sensor; a missing reading takes the pack's mean."""
+        per_cell = np.take_along_axis(temperature_c, self.cell_sensor_index, axis=1)
+        known = np.isfinite(temperature_c) & self.sensor_mask
+        counts = known.sum(axis=1)
+        mean = np.where(counts > 0, np.where(known, temperature_c, 0.0).sum(axis=1) / np.maximum(counts, 1), np.nan)
+        result: FloatArray = np.where(np.isfinite(per_cell), per_cell, mean[:, None])
+        return result
+
     @classmethod
-    def build(cls, layouts: Sequence[PackLayout]) -> PackParameters:
+    def build(cls, layouts: Sequence[PackLayout],
+              estimator_settings: EstimatorSettings | None = None) -> PackParameters:
         max_cells = max((p.series_cells for p in layouts), default=1)
         max_sensors = max((p.temperature_sensors for p in layouts), default=1)
         cell_mask = np.zeros((len(layouts), max_cells), dtype=bool)
@@ -59,6 +75,10 @@ class PackParameters:
 
         models = [p.cell_model for p in layouts]
         capacity = per_pack([m.nominal_capacity_ah for m in models])
+        sensor_index = np.zeros((len(layouts), max_cells), dtype=np.intp)
+        for i, layout in enumerate(layouts):
+            sensor_index[i] = np.minimum(np.arange(max_cells) * layout.temperature_sensors // layout.series_cells,
+                                         layout.temperature_sensors - 1)
         return cls(
             layouts=tuple(layouts),
             cell_mask=cell_mask,
@@ -78,4 +98,26 @@ class PackParameters:
             pulse_discharge_current_a=capacity
             * per_pack([m.limits.max_pulse_discharge_c_rate_10s for m in models]),
             r0_ohm=per_pack([m.r0_ohm for m in models]),
+            cell_sensor_index=sensor_index,
+            estimator=_estimator_cells(models, cell_mask),
+            estimator_settings=estimator_settings or EstimatorSettings(),
         )
+
+
+def _estimator_cells(models: Sequence[CellModel], cell_mask: BoolArray) -> EstimatorCells:
+    unique = list({m.cell_id: m for m in models}.values())
+    tables = CellTables(unique)
+    position = {m.cell_id: i for i, m in enumerate(unique)}
+
+    def per_cell(values: Sequence[float]) -> FloatArray:
+        return np.broadcast_to(np.asarray(values, dtype=np.float64)[:, None], cell_mask.shape).copy()
+
+    arrays = CellArrays(
+        tables=tables,
+        model_index=np.broadcast_to(np.asarray([position[m.cell_id] for m in models], dtype=np.intp)[:, None],
+                                    cell_mask.shape).copy(),
+        nominal_capacity_ah=per_cell([m.nominal_capacity_ah for m in models]),
+        reference_r0_ohm=per_cell([m.r0_ohm for m in models]),
+        hysteresis_rate=per_cell([m.spec.ocv.hysteresis_rate for m in models]),
+    )
+    return EstimatorCells(arrays, per_cell([m.pulse_resistance_ohm() for m in models]), cell_mask)

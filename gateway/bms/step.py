@@ -6,13 +6,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gateway.bms.estimator import CellEstimates, EstimatorState, estimates, estimator_step
 from gateway.bms.inputs import BmsInputs, BoolArray, FloatArray
 from gateway.bms.limits import CurrentLimits, current_limits
+from gateway.bms.pack_figures import PackFigures, pack_figures
 from gateway.bms.pack_parameters import PackParameters
 from gateway.bms.protection import ProtectionState, highest_severity, protection_step
 from gateway.bms.protection_rules import ProtectionRule
 from gateway.bms.quantities import Quantity, compute_quantities
-from gateway.bms.soc_coulomb import CoulombState, coulomb_step, pack_soc
+from gateway.bms.usage import UsageState, usage_step
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.states import ContactorState
 
@@ -20,18 +22,36 @@ from gateway.domain.states import ContactorState
 @dataclass(frozen=True)
 class BmsState:
     protection: ProtectionState
-    charge: CoulombState
+    estimator: EstimatorState
+    usage: UsageState
+
+    @classmethod
+    def empty(cls, parameters: PackParameters, rules: tuple[ProtectionRule, ...]) -> BmsState:
+        return cls(ProtectionState.empty(parameters.pack_count, len(rules)),
+                   EstimatorState.empty(parameters.cell_mask.shape, parameters.estimator.arrays.tables.pairs),
+                   UsageState.empty(parameters.pack_count))
 
 
 @dataclass(frozen=True)
 class BmsOutputs:
     fresh: BoolArray
     quantities: dict[Quantity, FloatArray]
-    soc: FloatArray
-    soh: FloatArray
-    capacity_ah: FloatArray
+    cells: CellEstimates
+    pack: PackFigures
     limits: CurrentLimits
     severity: FloatArray  # highest active severity per pack
+
+    @property
+    def soc(self) -> FloatArray:
+        return self.pack.soc
+
+    @property
+    def soh(self) -> FloatArray:
+        return self.pack.soh_capacity
+
+    @property
+    def capacity_ah(self) -> FloatArray:
+        return self.pack.capacity_ah
 
 
 def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters,
@@ -41,11 +61,18 @@ def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters,
     stale_column = [i for i, rule in enumerate(rules) if rule.code is AlarmCode.COMMUNICATION_LOSS]
     fresh = (~protection.active[:, stale_column].any(axis=1) & np.isfinite(inputs.data_age_s)
              & np.isfinite(inputs.temperature_age_s))
-    charge = coulomb_step(state.charge, inputs, parameters, fresh, dt_s)
+    cell_temperature = parameters.cell_temperature_c(inputs.temperature_c)
+    measured = inputs.cell_voltage_new if inputs.cell_voltage_new is not None else parameters.cell_mask
+    estimator = estimator_step(state.estimator, inputs.pack_current_a, inputs.cell_voltage_v, cell_temperature,
+                               measured, fresh, dt_s, parameters.estimator, parameters.estimator_settings)
+    cells = estimates(estimator, parameters.estimator, parameters.estimator_settings)
+    growth = 1.0 + cells.delta_r0_ohm / parameters.estimator.reference_pulse_resistance_ohm
+    pack = pack_figures(cells.soc, cells.soc_sigma, cells.capacity_ah, growth, parameters.capacity_ah,
+                        parameters.cell_mask, parameters.estimator_settings.end_of_life_resistance_growth)
+    usage = usage_step(state.usage, inputs.pack_current_a, inputs.pack_voltage_v,
+                       quantities[Quantity.MAX_TEMPERATURE_C], pack.soc, fresh, dt_s)
     severity = highest_severity(protection, rules)
     allowed = fresh & (severity < Severity.ALARM) & (inputs.contactor_state == ContactorState.CLOSED)
     limits = current_limits(parameters, quantities, allowed)
-    soc = pack_soc(charge.cell_soc, parameters.cell_mask)
-    capacity = parameters.capacity_ah.copy()
-    outputs = BmsOutputs(fresh, quantities, soc, capacity / parameters.capacity_ah, capacity, limits, severity)
-    return BmsState(protection, charge), outputs
+    outputs = BmsOutputs(fresh, quantities, cells, pack, limits, severity)
+    return BmsState(protection, estimator, usage), outputs

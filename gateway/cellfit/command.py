@@ -49,8 +49,7 @@ def fit_cell(request: FitRequest) -> tuple[CellModelSpec, list[str]]:
     hppc_fits: list[HppcFit] = []
     for log in hppc_logs:
         curve = _nearest(ocv_tests, float(np.mean(log.temperature_c)))
-        hppc_fits.append(fit_hppc(log, request.hppc_start_soc, capacity,
-                                  lambda soc, c=curve: np.interp(soc, c.soc_grid, c.ocv_v)))
+        hppc_fits.append(fit_hppc(log, request.hppc_start_soc, capacity, curve.at))
     sources = [p.name for p in (*request.ocv_tests, *request.hppc_tests)]
     draft = build_spec(datasheet, ocv_tests, hppc_fits, None, sources)
     quality = [fit_quality(CellModel(draft), log, request.hppc_start_soc, capacity) for log in hppc_logs]

@@ -27,6 +27,9 @@ class OcvTest:
     soc_grid: FloatArray
     ocv_v: FloatArray
 
+    def at(self, soc: FloatArray) -> FloatArray:
+        return np.interp(soc, self.soc_grid, self.ocv_v)
+
 
 def _slow_steps(log: MeasurementLog) -> tuple[Step, Step, Step, Step | None]:
     steps = split_steps(log.current_a)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,4 +40,4 @@ def split_steps(current_a: FloatArray) -> list[Step]:
     signs = current_signs(current_a)
     edges = np.flatnonzero(np.diff(signs)) + 1
     bounds = [0, *edges.tolist(), len(signs)]
-    return [Step(a, b, int(signs[a])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [Step(a, b, int(signs[a])) for a, b in itertools.pairwise(bounds)]

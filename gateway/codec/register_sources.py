@@ -80,12 +80,17 @@ _PACK_ATTRIBUTES: dict[str, str] = {
     "wh_discharged": "Wh",
     "equivalent_full_cycles": "",
     "highest_severity": "",
+    "soc_sigma": "ratio",
+    "soh_resistance": "ratio",
+    "current_bias_a": "A",
 }
 
 _PACK_ARRAYS: dict[str, str] = {
     "cell_voltage_v": "V",
     "temperature_c": "°C",
     "cell_soc": "ratio",
+    "cell_capacity_ah": "Ah",
+    "cell_resistance_ohm": "Ohm",
 }
 
 _SITE_ATTRIBUTES: dict[str, str] = {

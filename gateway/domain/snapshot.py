@@ -47,6 +47,14 @@ class PackSnapshot:
     wh_discharged: float
     equivalent_full_cycles: float
     alarms: Mapping[AlarmCode, Severity] = field(default_factory=lambda: _NO_ALARMS)
+    soc_sigma: float = math.nan
+    soh_resistance: float = math.nan
+    current_bias_a: float = math.nan  # estimated current-sensor error (true = measured + bias)
+    cell_soc_sigma: tuple[float, ...] = ()
+    cell_capacity_ah: tuple[float, ...] = ()
+    cell_resistance_ohm: tuple[float, ...] = ()  # 10 s DC resistance referred to 50 % SoC, 25 degC
+    time_at_temperature_s: tuple[float, ...] = ()  # bands of gateway.bms.usage.TEMPERATURE_BAND_EDGES_C
+    time_at_soc_s: tuple[float, ...] = ()  # bands of gateway.bms.usage.SOC_BAND_EDGES
 
     @property
     def power_w(self) -> float:

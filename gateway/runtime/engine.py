@@ -9,9 +9,7 @@ from collections.abc import Callable, Sequence
 
 from gateway.adapters.state_store import StateStore
 from gateway.bms.pack_parameters import PackParameters
-from gateway.bms.protection import ProtectionState
 from gateway.bms.protection_rules import build_rules
-from gateway.bms.soc_coulomb import CoulombState
 from gateway.bms.step import BmsState, bms_step
 from gateway.domain.measurement import CommandKind
 from gateway.errors import AdapterError
@@ -46,12 +44,11 @@ class Engine:
         self._period_s = 1.0 / settings.tick_hz
         self._rules = build_rules(parameters, settings.stale_timeout_s, self._period_s,
                                   temperature_stale_timeout_s=settings.temperature_stale_timeout_s)
-        charge = CoulombState.empty(parameters)
+        self.state = BmsState.empty(parameters, self._rules)
         if store is not None:
-            charge, restored = restore(charge, parameters, store.load())
+            self.state, restored = restore(self.state, parameters, store.load())
             if restored:
                 log.info("restored estimator state of %s from %s", ", ".join(restored), store.path)
-        self.state = BmsState(ProtectionState.empty(parameters.pack_count, len(self._rules)), charge)
         self._sequence = 0
         self._store_failing = False
 
@@ -103,7 +100,7 @@ class Engine:
         if self._store is None:
             return
         try:
-            self._store.save(checkpoints_of(self.state.charge, self._parameters))
+            self._store.save(checkpoints_of(self.state, self._parameters))
         except AdapterError as error:
             if not self._store_failing:
                 log.error("%s; estimator state is kept in memory and retried", error)

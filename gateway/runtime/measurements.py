@@ -28,6 +28,7 @@ class MeasurementTable:
         self._scalar_times = {field: np.full(packs, -np.inf) for field in ScalarField}
         self._identity_parts: list[dict[IdentityField, float]] = [{} for _ in range(packs)]
         self._scalars[ScalarField.CONTACTOR_STATE][:] = ContactorState.UNKNOWN
+        self._previous_inputs_time = -np.inf
 
     def apply(self, pack: int, decoded: DecodedFrame, now: float) -> None:
         for item in decoded.values:
@@ -59,6 +60,9 @@ class MeasurementTable:
 
     def inputs(self, now: float) -> BmsInputs:
         """A consistent copy of everything the BMS step needs; values older than this call stay stamped."""
+        voltage_times = self._array_times[ArrayField.CELL_VOLTAGE_V]
+        new = voltage_times > self._previous_inputs_time
+        self._previous_inputs_time = now
         return BmsInputs(
             cell_voltage_v=self._arrays[ArrayField.CELL_VOLTAGE_V].copy(),
             temperature_c=self._arrays[ArrayField.TEMPERATURE_C].copy(),
@@ -68,6 +72,7 @@ class MeasurementTable:
             pack_fault_flags=np.nan_to_num(self._scalars[ScalarField.PACK_FAULT_FLAGS]).astype(np.int64),
             data_age_s=self.data_age_s(now),
             temperature_age_s=self.temperature_age_s(now),
+            cell_voltage_new=new,
         )
 
     def identity(self, pack: int) -> PackIdentity | None:

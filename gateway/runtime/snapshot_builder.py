@@ -33,7 +33,8 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
                    identities: Sequence[PackIdentity | None], buses: tuple[BusStatistics, ...],
                    tick_duration_s: float) -> GatewaySnapshot:
     packs = []
-    charge = state.charge
+    usage = state.usage
+    cell = outputs.cells
     for i, layout in enumerate(parameters.layouts):
         online = bool(outputs.fresh[i])
         alarms = active_alarms(state.protection, rules, i)
@@ -62,7 +63,7 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
             pack_current_a=float(inputs.pack_current_a[i]) if online else math.nan,
             cell_voltage_v=_row(inputs.cell_voltage_v[i], cells) if online else (math.nan,) * cells,
             temperature_c=_row(inputs.temperature_c[i], sensors) if online else (math.nan,) * sensors,
-            cell_soc=_row(charge.cell_soc[i], cells),
+            cell_soc=_row(cell.soc[i], cells),
             soc=float(outputs.soc[i]),
             soh=float(outputs.soh[i]),
             capacity_ah=capacity,
@@ -72,12 +73,23 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
             discharge_voltage_limit_v=float(outputs.limits.discharge_voltage_v[i]),
             contactor_state=contactor if online else ContactorState.UNKNOWN,
             pack_fault_flags=int(inputs.pack_fault_flags[i]),
-            ah_charged=float(charge.ah_charged[i]),
-            ah_discharged=float(charge.ah_discharged[i]),
-            wh_charged=float(charge.wh_charged[i]),
-            wh_discharged=float(charge.wh_discharged[i]),
-            equivalent_full_cycles=float((charge.ah_charged[i] + charge.ah_discharged[i]) / (2.0 * capacity)),
+            ah_charged=float(usage.ah_charged[i]),
+            ah_discharged=float(usage.ah_discharged[i]),
+            wh_charged=float(usage.wh_charged[i]),
+            wh_discharged=float(usage.wh_discharged[i]),
+            equivalent_full_cycles=float((usage.ah_charged[i] + usage.ah_discharged[i])
+                                         / (2.0 * parameters.capacity_ah[i])),
             alarms=MappingProxyType(alarms),
+            soc_sigma=float(outputs.pack.soc_sigma[i]),
+            soh_resistance=float(outputs.pack.soh_resistance[i]),
+            current_bias_a=float(np.nanmean(cell.bias_a[i, :cells])) if np.isfinite(cell.bias_a[i, :cells]).any()
+            else math.nan,
+            cell_soc_sigma=_row(cell.soc_sigma[i], cells),
+            cell_capacity_ah=_row(cell.capacity_ah[i], cells),
+            cell_resistance_ohm=_row(parameters.estimator.reference_pulse_resistance_ohm[i] + cell.delta_r0_ohm[i],
+                                     cells),
+            time_at_temperature_s=tuple(usage.time_at_temperature_s[i].tolist()),
+            time_at_soc_s=tuple(usage.time_at_soc_s[i].tolist()),
         ))
     return GatewaySnapshot(sequence, time.time(), site_name, tuple(packs), aggregate_site(packs), buses,
                            tick_duration_s)

@@ -55,12 +55,10 @@ class PackModel:
         scale = cell.nominal_capacity_ah / REFERENCE_CAPACITY_AH
         self.heat_capacity_j_per_k = HEAT_CAPACITY_J_PER_K * scale
         self.cooling_w_per_k = COOLING_W_PER_K * scale
-        circuit = cell.spec.equivalent_circuit
-        self.r1_ohm = circuit.r1_ohm
-        self.tau1_s = circuit.tau1_s
+        (self.r1_ohm, self.tau1_s), *_ = cell.rc_at()
         self.base_capacity_ah: FloatArray = cell.nominal_capacity_ah * (
             1.0 + _spread(rng, series_cells, CAPACITY_SIGMA, CAPACITY_LIMIT))
-        self.r0_ohm: FloatArray = circuit.r0_ohm * (1.0 + _spread(rng, series_cells, R0_SIGMA, R0_LIMIT))
+        self.r0_ohm: FloatArray = cell.r0_ohm * (1.0 + _spread(rng, series_cells, R0_SIGMA, R0_LIMIT))
         self.soc: FloatArray = np.clip(
             initial_soc + _spread(rng, series_cells, SOC_SIGMA, SOC_LIMIT), 0.0, 1.0)
         self.v_rc_v: FloatArray = np.zeros(series_cells)

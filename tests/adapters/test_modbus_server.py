@@ -140,6 +140,9 @@ def expected_pack(pack: PackSnapshot, snapshot: GatewaySnapshot, map_version: in
         "nominal_capacity": identity.nominal_capacity_ah,
         "cell_voltage": list(pack.cell_voltage_v), "cell_soc": [v * 100 for v in pack.cell_soc],
         "temperature": list(pack.temperature_c),
+        "soc_sigma": pack.soc_sigma * 100, "soh_resistance": pack.soh_resistance * 100,
+        "current_bias": pack.current_bias_a, "cell_capacity": list(pack.cell_capacity_ah),
+        "cell_resistance": list(pack.cell_resistance_ohm),
     }
 
 
@@ -270,8 +273,8 @@ async def test_a_newer_snapshot_replaces_the_image(modbus_server: RunningModbus,
 
 
 @pytest.mark.parametrize(("unit_id", "address", "count"), [
-    (2, 170, 10),  # runs past the last pack register (175)
-    (2, 176, 1),
+    (2, 235, 10),  # runs past the last pack register (239)
+    (2, 240, 1),
     (MODBUS_SITE_UNIT, 31, 2),
     (MODBUS_SITE_UNIT, 1000, 1),
 ])

@@ -5,9 +5,7 @@ import numpy as np
 from gateway.bms.cell_model import load_cell_model
 from gateway.bms.inputs import BmsInputs
 from gateway.bms.pack_parameters import PackLayout, PackParameters
-from gateway.bms.protection import ProtectionState
 from gateway.bms.protection_rules import ProtectionRule, build_rules
-from gateway.bms.soc_coulomb import CoulombState
 from gateway.bms.step import BmsState
 from gateway.domain.states import ContactorState
 from gateway.settings import DEFAULT_MAPPINGS_DIR
@@ -41,4 +39,4 @@ def inputs(p: PackParameters, *, cell_v: float = 3.75, temp_c: float = 25.0, cur
 
 
 def empty_state(p: PackParameters, r: tuple[ProtectionRule, ...]) -> BmsState:
-    return BmsState(ProtectionState.empty(p.pack_count, len(r)), CoulombState.empty(p))
+    return BmsState.empty(p, r)

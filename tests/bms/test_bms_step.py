@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.bms.pack_figures import pack_soc
 from gateway.bms.protection import active_alarms
 from gateway.bms.protection_rules import build_rules
 from gateway.bms.quantities import Quantity
-from gateway.bms.soc_coulomb import pack_soc
 from gateway.bms.step import BmsOutputs, BmsState, bms_step
 from gateway.domain.alarms import AlarmCode, Severity
 from tests.bms.helpers import TICK_S, empty_state, inputs, parameters, rules
@@ -24,18 +24,20 @@ def run(state: BmsState, p, r, x, seconds: float) -> tuple[BmsState, BmsOutputs]
     return state, outputs
 
 
-def test_soc_initialises_from_ocv_and_counts_coulombs() -> None:
+def test_soc_initialises_from_ocv_and_counts_coulombs_between_voltage_samples() -> None:
     p = parameters(packs=1)
     r = rules(p)
     model = p.layouts[0].cell_model
     rest = inputs(p, cell_v=float(model.ocv_v(np.array([0.5]))[0]))
     state, out = bms_step(empty_state(p, r), rest, p, r, TICK_S)
     assert out.soc[0] == pytest.approx(0.5, abs=0.002)
-    # 100 A discharge for 360 s = 10 Ah = 5 % of 200 Ah; voltage still plausible
-    state, out = run(state, p, r, dataclasses.replace(rest, pack_current_a=np.array([-100.0])), 360.0)
+    # 100 A discharge for 360 s = 10 Ah = 5 % of 200 Ah, with no new voltage sample: pure coulomb counting
+    no_new_voltage = np.zeros_like(p.cell_mask)
+    discharge = dataclasses.replace(rest, pack_current_a=np.array([-100.0]), cell_voltage_new=no_new_voltage)
+    state, out = run(state, p, r, discharge, 360.0)
     assert out.soc[0] == pytest.approx(0.45, abs=0.002)
-    assert state.charge.ah_discharged[0] == pytest.approx(10.0, rel=1e-6)
-    assert state.charge.ah_charged[0] == 0.0
+    assert state.usage.ah_discharged[0] == pytest.approx(10.0, rel=1e-6)
+    assert state.usage.ah_charged[0] == 0.0
 
 
 def test_initial_soc_corrects_for_the_resistance_drop_under_load() -> None:

@@ -22,6 +22,9 @@ NOT_PUBLISHED_ON_MODBUS: dict[str, dict[str, str]] = {
     "pack": {
         "pack_id": "text; the pack's unit id identifies it (see the unit id table in docs/modbus.md)",
         "cell_model": "text identifier of the configured cell model; configuration, not measurement",
+        "cell_soc_sigma": "per-cell uncertainty is diagnostic detail; OPC UA and Prometheus carry it",
+        "time_at_temperature_s": "usage histogram; OPC UA and Prometheus carry it",
+        "time_at_soc_s": "usage histogram; OPC UA and Prometheus carry it",
     },
     "site": {},
 }

@@ -45,8 +45,11 @@ def saved(store: Path) -> tuple[float, list[float]]:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         import json
 
-        ah, cells = db.execute("SELECT ah_discharged, cell_soc FROM pack_state WHERE pack_id='pack-a'").fetchone()
-        return float(ah), list(json.loads(cells))
+        (text,) = db.execute("SELECT state FROM estimator_state WHERE pack_id='pack-a'").fetchone()
+        state = json.loads(text)
+        for learned in ("ekf.p_soc", "ekf.bias_a", "capacity.sum_wxx", "resistance.sum_xx", "usage.time_at_soc_s"):
+            assert learned in state, f"{learned} is not persisted"
+        return float(state["usage.ah_discharged"]), list(state["ekf.soc"])
     finally:
         db.close()
 

@@ -40,11 +40,11 @@ def test_demo_serves_four_moving_packs_that_agree_across_outputs(demo: GatewayPr
         modbus = asyncio.run(demo.read_pack_registers(unit_id))
         opcua = asyncio.run(demo.read_opcua([f"site/packs/{pack}/soc", f"site/packs/{pack}/temperature_max"]))
         soc = value(demo.scrape(), "bmsgw_pack_soc_ratio", pack)
-        assert close(modbus["soc"] / 100, soc, 0.001), pack  # SoC moves slowly under load
-        assert close(opcua[f"site/packs/{pack}/soc"], soc, 0.001), pack
+        assert close(modbus["soc"] / 100, soc, 0.005), pack  # read moments apart; the filter corrects each tick
+        assert close(opcua[f"site/packs/{pack}/soc"], soc, 0.005), pack
         true_cells = truth[unit_id - 1]["cell_soc"]
         true_soc = min(true_cells) / (1 - max(true_cells) + min(true_cells))
-        assert close(soc, true_soc, 0.05), f"{pack}: coulomb SoC {soc:.3f} vs true {true_soc:.3f}"
+        assert close(soc, true_soc, 0.05), f"{pack}: estimated SoC {soc:.3f} vs true {true_soc:.3f}"
         assert close(opcua[f"site/packs/{pack}/temperature_max"], modbus["temperature_max"], 0.3)
         assert modbus["serial_number"] == 24_001_000 + unit_id - 1
 

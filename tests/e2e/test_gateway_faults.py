@@ -213,5 +213,5 @@ def test_clean_shutdown_keeps_the_estimator_state(gateway: GatewayProcess, tmp_p
     assert gateway.stop() == 0
     assert "Traceback" not in gateway.log()
     store = gateway.truth_file.parent / "state.sqlite"
-    rows = dict(sqlite3.connect(store).execute("SELECT pack_id, ah_discharged FROM pack_state").fetchall())
+    rows = dict(sqlite3.connect(store).execute("SELECT pack_id, state FROM estimator_state").fetchall())
     assert {"clean", "noisy", "hot"} <= rows.keys()

@@ -46,13 +46,13 @@ def test_voltage_stays_within_the_cell_limits_at_both_ends(cell: CellModel) -> N
     for _ in range(2400):
         model.step(1.0, 2.0 * cell.nominal_capacity_ah)
         highest.append(float(np.max(model.cell_voltage_v)))
-    assert model.current_a == 0.0  # the first full cell stopped the charge
-    assert float(np.max(model.soc)) == pytest.approx(1.0)
+    assert model.current_a < 0.15 * cell.nominal_capacity_ah  # the first full cell tapers the charge (CV)
+    assert float(np.max(model.soc)) == pytest.approx(1.0, abs=0.02)
     for _ in range(2400):
         model.step(1.0, -3.0 * cell.nominal_capacity_ah)
         lowest.append(float(np.min(model.cell_voltage_v)))
-    assert model.current_a == 0.0
-    assert float(np.min(model.soc)) == pytest.approx(0.0)
+    assert model.current_a > -0.02 * cell.nominal_capacity_ah
+    assert float(np.min(model.soc)) == pytest.approx(0.0, abs=0.01)
     assert max(highest) <= limits.max_charge_voltage_v
     assert min(lowest) >= limits.min_discharge_voltage_v
     assert np.all((model.soc >= 0.0) & (model.soc <= 1.0))
@@ -96,7 +96,7 @@ def test_manufacturing_spread_is_seeded_and_bounded(cell: CellModel) -> None:
     np.testing.assert_array_equal(first.r0_ohm, again.r0_ohm)
     assert not np.array_equal(first.base_capacity_ah, other.base_capacity_ah)
     capacity = first.base_capacity_ah / cell.nominal_capacity_ah
-    r0 = first.r0_ohm / cell.spec.equivalent_circuit.r0_ohm
+    r0 = first.r0_ohm / cell.r0_ohm
     assert np.all(np.abs(capacity - 1.0) <= 0.02 + 1e-12)
     assert np.std(capacity) > 0.0
     assert np.all(np.abs(r0 - 1.0) <= 0.05 + 1e-12)

@@ -1,0 +1,68 @@
+"""Pack-level figures from cell estimates: usable SoC with its sigma, usable capacity, SoH."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.bms.inputs import BoolArray, FloatArray, IntArray
+
+
+@dataclass(frozen=True)
+class PackFigures:
+    soc: FloatArray
+    soc_sigma: FloatArray
+    min_cell_soc: FloatArray
+    max_cell_soc: FloatArray
+    capacity_ah: FloatArray  # usable: charge from the emptiest cell at 0 to the fullest at 1
+    soh_capacity: FloatArray  # weakest cell capacity / nominal
+    soh_resistance: FloatArray
+
+
+def _masked_extreme(values: FloatArray, mask: BoolArray, largest: bool) -> tuple[FloatArray, IntArray]:
+    filled = np.where(mask & np.isfinite(values), values, -np.inf if largest else np.inf)
+    index = filled.argmax(axis=1) if largest else filled.argmin(axis=1)
+    picked = np.take_along_axis(filled, index[:, None], axis=1)[:, 0]
+    return np.where(np.isfinite(picked), picked, np.nan), index
+
+
+def pack_soc(cell_soc: FloatArray, cell_mask: BoolArray) -> FloatArray:
+    """Usable pack SoC from its cells: s_min / (1 - s_max + s_min) (0 when empty, 1 when full)."""
+    low, _ = _masked_extreme(cell_soc, cell_mask, largest=False)
+    high, _ = _masked_extreme(cell_soc, cell_mask, largest=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        soc = low / (1.0 - high + low)
+    return np.where(np.isfinite(soc), np.clip(soc, 0.0, 1.0), np.nan)
+
+
+def pack_figures(cell_soc: FloatArray, cell_sigma: FloatArray, cell_capacity_ah: FloatArray,
+                 cell_resistance_growth: FloatArray, nominal_capacity_ah: FloatArray, cell_mask: BoolArray,
+                 end_of_life_growth: float) -> PackFigures:
+    low, low_index = _masked_extreme(cell_soc, cell_mask, largest=False)
+    high, high_index = _masked_extreme(cell_soc, cell_mask, largest=True)
+    sigma_low = np.take_along_axis(cell_sigma, low_index[:, None], axis=1)[:, 0]
+    sigma_high = np.take_along_axis(cell_sigma, high_index[:, None], axis=1)[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denominator = 1.0 - high + low
+        soc = low / denominator
+        d_low = (1.0 - high) / denominator**2
+        d_high = low / denominator**2
+        sigma = np.sqrt((d_low * sigma_low) ** 2 + (d_high * sigma_high) ** 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # packs without any estimate yet: NaN
+        below = np.nanmin(np.where(cell_mask, cell_soc * cell_capacity_ah, np.nan), axis=1)
+        above = np.nanmin(np.where(cell_mask, (1.0 - cell_soc) * cell_capacity_ah, np.nan), axis=1)
+        weakest = np.nanmin(np.where(cell_mask, cell_capacity_ah, np.nan), axis=1)
+        growth = np.nanmax(np.where(cell_mask, cell_resistance_growth, np.nan), axis=1)
+    soh_resistance = np.clip((end_of_life_growth - growth) / (end_of_life_growth - 1.0), 0.0, 1.0)
+    return PackFigures(
+        soc=np.where(np.isfinite(soc), np.clip(soc, 0.0, 1.0), np.nan),
+        soc_sigma=np.where(np.isfinite(soc), sigma, np.nan),
+        min_cell_soc=low,
+        max_cell_soc=high,
+        capacity_ah=below + above,
+        soh_capacity=np.clip(weakest / nominal_capacity_ah, 0.0, 1.5),
+        soh_resistance=soh_resistance,
+    )

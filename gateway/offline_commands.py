@@ -1,0 +1,58 @@
+"""The offline commands: `cell fit` (characterization tests -> cell model) and `replay` (log -> states)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from gateway.bms.cell_model import CellModel, CellModelSpec, load_cell_model
+from gateway.codec.yaml_source import load_validated_mapping
+from gateway.settings import DEFAULT_MAPPINGS_DIR
+
+
+def add_offline_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cell = commands.add_parser("cell", help="cell models").add_subparsers(dest="cell_command", required=True)
+    fit = cell.add_parser("fit", help="fit a cell model from OCV and HPPC tests (measurement-log format v1)")
+    fit.add_argument("--datasheet", type=Path, required=True, help="datasheet YAML (limits, nominal values)")
+    fit.add_argument("--ocv", type=Path, nargs="+", required=True, help="OCV test logs, one per temperature")
+    fit.add_argument("--hppc", type=Path, nargs="+", required=True, help="HPPC test logs, one per temperature")
+    fit.add_argument("--output", type=Path, required=True, help="cell model YAML to write")
+    fit.add_argument("--ocv-start-soc", type=float, default=0.5, help="true SoC at the start of the OCV tests")
+    fit.add_argument("--hppc-start-soc", type=float, default=1.0, help="true SoC at the start of the HPPC tests")
+    replay = commands.add_parser("replay", help="run a measurement log through the BMS step; write the states")
+    replay.add_argument("--cell", required=True, help="cell model id (mappings/cells/<id>.yaml) or a YAML path")
+    replay.add_argument("--input", type=Path, required=True, help="measurement log (.csv or .csv.gz)")
+    replay.add_argument("--output", type=Path, required=True, help="states CSV to write")
+    replay.add_argument("--initial-soc", type=float, help="start every cell here instead of from the voltage")
+    replay.add_argument("--capacity-ah", type=float, help="start capacity learning here instead of the nominal")
+    replay.add_argument("--mappings", type=Path, default=DEFAULT_MAPPINGS_DIR)
+
+
+def resolve_cell_model(cell: str, mappings_dir: Path) -> CellModel:
+    if cell.endswith((".yaml", ".yml")):
+        return CellModel(load_validated_mapping(Path(cell), CellModelSpec))
+    return load_cell_model(mappings_dir, cell)
+
+
+def run_offline_command(arguments: argparse.Namespace) -> int:
+    if arguments.command == "cell":
+        from gateway.cellfit.command import FitRequest, fit_cell
+
+        _, report = fit_cell(FitRequest(arguments.datasheet, arguments.ocv, arguments.hppc, arguments.output,
+                                        arguments.ocv_start_soc, arguments.hppc_start_soc))
+        print("\n".join(report))
+        print(f"wrote {arguments.output}")
+        return 0
+    from gateway.logs.measurement_log import read_measurement_log
+    from gateway.replay.runner import replay, write_states
+
+    model = resolve_cell_model(arguments.cell, arguments.mappings)
+    started = time.perf_counter()
+    log = read_measurement_log(arguments.input)
+    result = replay(model, log, arguments.initial_soc, arguments.capacity_ah)
+    write_states(result, arguments.output)
+    print(f"replayed {log.rows} samples of {log.series_cells} cell(s) in {time.perf_counter() - started:.1f} s "
+          f"-> {arguments.output}", file=sys.stderr)
+    return 0
