@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gateway.bms.arrays import nan_to
 from gateway.bms.inputs import BoolArray, FloatArray
 
 
@@ -69,7 +70,7 @@ def capacity_estimate(state: CapacityState, soc: FloatArray, soc_variance: Float
     first = wxy / wxx
     x_variance = soc_variance + state.anchor_variance + 2.0 * settings.model_sigma_soc**2
     w = np.where(open_pair, _pair_weight(x, y, x_variance, first, settings), 0.0)
-    x0 = np.nan_to_num(x)
+    x0 = nan_to(x, 0.0)
     total_xx = wxx + w * x0 * x0
     capacity: FloatArray = (wxy + w * x0 * y) / total_xx
     sigma: FloatArray = np.sqrt(1.0 / total_xx)
@@ -83,7 +84,7 @@ def capacity_step(state: CapacityState, soc: FloatArray, soc_variance: FloatArra
     can_anchor = active & (soc_variance <= settings.max_anchor_sigma**2)
     no_anchor = ~np.isfinite(state.anchor_soc)
     span = np.abs(soc - state.anchor_soc)
-    turned = np.nan_to_num(state.extreme_span - span) >= settings.reversal_soc
+    turned = nan_to(state.extreme_span - span, 0.0) >= settings.reversal_soc
     commit = active & ~no_anchor & (state.extreme_span >= settings.min_span_soc) & (
         turned | (span >= settings.max_span_soc))
     x = np.where(commit, soc - state.anchor_soc, 0.0)  # committed at the present point
@@ -100,6 +101,6 @@ def capacity_step(state: CapacityState, soc: FloatArray, soc_variance: FloatArra
         anchor_soc=np.where(move, soc, state.anchor_soc),
         anchor_ah=np.where(move, throughput, state.anchor_ah),
         anchor_variance=np.where(move, soc_variance, state.anchor_variance),
-        extreme_span=np.where(move, 0.0, np.maximum(state.extreme_span, np.nan_to_num(span))),
+        extreme_span=np.where(move, 0.0, np.maximum(state.extreme_span, nan_to(span, 0.0))),
         throughput_ah=throughput,
     )

@@ -65,19 +65,22 @@ class CellTables:
         if not per_model:
             per_model.append(np.zeros((3 + 2 * self.pairs, len(TEMPERATURE_GRID_C), SOC_POINTS)))
         stacked = np.stack(per_model)  # models x quantities x temperatures x socs
-        self._table = np.ascontiguousarray(np.moveaxis(stacked, 1, 0).reshape(stacked.shape[1], -1))
+        rows = stacked.reshape(stacked.shape[0], stacked.shape[1], -1).transpose(0, 2, 1).reshape(-1, stacked.shape[1])
+        # Row k holds every quantity at grid point k and at k + 1: one contiguous gather per cell.
+        self._quantities = stacked.shape[1]
+        self._pairs = np.ascontiguousarray(np.concatenate([rows[:-1], rows[1:]], axis=1))
         self._model_stride = len(TEMPERATURE_GRID_C) * SOC_POINTS
 
     def lookup(self, model_index: IntArray, soc: FloatArray, temperature_c: FloatArray) -> CellParameters:
-        """Values at (soc, temperature) for cells of the given models; NaN inputs give finite values."""
-        position = np.clip(np.nan_to_num(soc, nan=0.5), 0.0, 1.0) / SOC_STEP
+        """Values at (soc, temperature) for cells of the given models (NaN inputs read the table's edge)."""
+        position = np.fmin(np.fmax(soc, 0.0), 1.0) / SOC_STEP  # fmax/fmin also turn NaN into the bound
         low = np.minimum(position.astype(np.intp), SOC_POINTS - 2)
         fraction = position - low
-        row = np.clip(np.rint(np.nan_to_num(temperature_c, nan=25.0) - TEMPERATURE_GRID_C[0]),
-                      0, len(TEMPERATURE_GRID_C) - 1).astype(np.intp)
+        row = np.fmin(np.fmax(np.rint(temperature_c - TEMPERATURE_GRID_C[0]), 0.0),
+                      len(TEMPERATURE_GRID_C) - 1).astype(np.intp)
         flat = model_index * self._model_stride + row * SOC_POINTS + low
-        below = self._table[:, flat]
-        above = self._table[:, flat + 1]
+        gathered = np.moveaxis(np.take(self._pairs, flat, axis=0), -1, 0)
+        below, above = gathered[: self._quantities], gathered[self._quantities :]
         values = below + fraction * (above - below)
         pairs = slice(3, 3 + 2 * self.pairs)
         return CellParameters(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,10 +26,15 @@ class EstimatorState:
     capacity: CapacityState
     resistance: ResistanceState
     clock_s: float
+    # Derived from the three above at the end of each step (not persisted): what the next step uses.
+    capacity_ah: FloatArray
+    capacity_sigma_ah: FloatArray
+    delta_r0_ohm: FloatArray
 
     @classmethod
-    def empty(cls, shape: tuple[int, int], pairs: int) -> EstimatorState:
-        return cls(EkfState.empty(shape, pairs), CapacityState.empty(shape), ResistanceState.empty(shape), 0.0)
+    def empty(cls, shape: tuple[int, int], pairs: int, nominal_capacity_ah: FloatArray) -> EstimatorState:
+        return cls(EkfState.empty(shape, pairs), CapacityState.empty(shape), ResistanceState.empty(shape), 0.0,
+                   nominal_capacity_ah.copy(), np.zeros(shape), np.zeros(shape))
 
 
 @dataclass(frozen=True)
@@ -57,21 +62,17 @@ def start_cells(state: EstimatorState, which: BoolArray, soc: FloatArray, soc_si
                 cells: EstimatorCells, settings: EstimatorSettings) -> EstimatorState:
     """Start the cells in `which` at a known SoC (restored or given), keeping capacity and R0 history."""
     ekf = initialise(state.ekf, which, soc, soc_sigma, cells.arrays, settings.ekf)
-    return EstimatorState(ekf, state.capacity, state.resistance, state.clock_s)
+    return replace(state, ekf=ekf)
 
 
-def estimates(state: EstimatorState, cells: EstimatorCells, settings: EstimatorSettings) -> CellEstimates:
-    a = cells.arrays
-    capacity, capacity_sigma = capacity_estimate(state.capacity, state.ekf.soc, state.ekf.soc_sigma ** 2,
-                                                 a.nominal_capacity_ah, settings.capacity)
+def estimates(state: EstimatorState, cells: EstimatorCells) -> CellEstimates:
     known = state.ekf.initialised & cells.cell_mask
     return CellEstimates(
         soc=np.where(known, state.ekf.soc, np.nan),
         soc_sigma=np.where(known, state.ekf.soc_sigma, np.nan),
-        capacity_ah=np.where(cells.cell_mask, capacity, np.nan),
-        capacity_sigma_ah=np.where(cells.cell_mask, capacity_sigma, np.nan),
-        delta_r0_ohm=np.where(cells.cell_mask, delta_r0(state.resistance, a.nominal_capacity_ah,
-                                                        a.reference_r0_ohm, settings.resistance), np.nan),
+        capacity_ah=np.where(cells.cell_mask, state.capacity_ah, np.nan),
+        capacity_sigma_ah=np.where(cells.cell_mask, state.capacity_sigma_ah, np.nan),
+        delta_r0_ohm=np.where(cells.cell_mask, state.delta_r0_ohm, np.nan),
         bias_a=np.where(known, state.ekf.bias_a, np.nan),
     )
 
@@ -88,17 +89,19 @@ def estimator_step(state: EstimatorState, current_a: FloatArray, cell_voltage_v:
     if starting.any():
         soc, sigma = soc_from_voltage(cell_voltage_v, cell_current, cell_temperature_c, a, settings.ekf)
         ekf = initialise(ekf, starting, soc, sigma, a, settings.ekf)
-    capacity, _ = capacity_estimate(state.capacity, ekf.soc, ekf.soc_sigma**2, a.nominal_capacity_ah,
-                                    settings.capacity)
-    growth = delta_r0(state.resistance, a.nominal_capacity_ah, a.reference_r0_ohm, settings.resistance)
     new_ekf, prediction = ekf_step(ekf, cell_current, cell_voltage_v, cell_temperature_c, voltage_measured,
-                                   running_cells & ~starting, dt_s, capacity, growth, a, settings.ekf)
+                                   running_cells & ~starting, dt_s, state.capacity_ah, state.delta_r0_ohm, a,
+                                   settings.ekf)
     clock = state.clock_s + dt_s
     counted = running_cells & ~starting & np.isfinite(cell_current)
-    charge = np.where(counted, np.nan_to_num(cell_current) + ekf.bias_a, 0.0) * dt_s / 3600.0
-    capacity_state = capacity_step(state.capacity, new_ekf.soc, new_ekf.soc_sigma**2, charge,
-                                   counted & new_ekf.initialised, capacity, settings.capacity)
+    charge = np.where(counted, cell_current + ekf.bias_a, 0.0) * dt_s / 3600.0
+    variance = new_ekf.soc_sigma**2
+    capacity_state = capacity_step(state.capacity, new_ekf.soc, variance, charge,
+                                   counted & new_ekf.initialised, state.capacity_ah, settings.capacity)
     resistance_state = resistance_step(state.resistance, clock, cell_voltage_v - prediction.voltage_without_growth_v,
                                        cell_current + ekf.bias_a, prediction.corrected, a.nominal_capacity_ah,
                                        settings.resistance)
-    return EstimatorState(new_ekf, capacity_state, resistance_state, clock)
+    capacity, capacity_sigma = capacity_estimate(capacity_state, new_ekf.soc, variance, a.nominal_capacity_ah,
+                                                 settings.capacity)
+    growth = delta_r0(resistance_state, a.nominal_capacity_ah, a.reference_r0_ohm, settings.resistance)
+    return EstimatorState(new_ekf, capacity_state, resistance_state, clock, capacity, capacity_sigma, growth)

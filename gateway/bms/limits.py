@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gateway.bms.arrays import nan_to
 from gateway.bms.inputs import BoolArray, FloatArray
 from gateway.bms.pack_parameters import PackParameters
 from gateway.bms.quantities import Quantity
@@ -32,7 +33,7 @@ class CurrentLimits:
 def _window_factor(low_temp: FloatArray, high_temp: FloatArray, window: FloatArray, band: float) -> FloatArray:
     rising = np.clip((low_temp - window[:, 0]) / band, 0.0, 1.0)
     falling = np.clip((window[:, 1] - high_temp) / band, 0.0, 1.0)
-    return np.nan_to_num(np.minimum(rising, falling), nan=0.0)
+    return nan_to(np.minimum(rising, falling), 0.0)
 
 
 def current_limits(parameters: PackParameters, quantities: dict[Quantity, FloatArray], allowed: BoolArray,
@@ -43,10 +44,8 @@ def current_limits(parameters: PackParameters, quantities: dict[Quantity, FloatA
     charge_temperature = _window_factor(t_min, t_max, parameters.charge_temperature_c, d.temperature_band_c)
     discharge_temperature = _window_factor(t_min, t_max, parameters.discharge_temperature_c,
                                            d.temperature_band_c)
-    charge_voltage = np.nan_to_num(
-        np.clip((parameters.max_cell_voltage_v - v_max) / d.voltage_taper_v, 0.0, 1.0), nan=0.0)
-    discharge_voltage = np.nan_to_num(
-        np.clip((v_min - parameters.min_cell_voltage_v) / d.voltage_taper_v, 0.0, 1.0), nan=0.0)
+    charge_voltage = nan_to(np.clip((parameters.max_cell_voltage_v - v_max) / d.voltage_taper_v, 0.0, 1.0), 0.0)
+    discharge_voltage = nan_to(np.clip((v_min - parameters.min_cell_voltage_v) / d.voltage_taper_v, 0.0, 1.0), 0.0)
     charge = parameters.max_charge_current_a * charge_temperature * charge_voltage
     discharge = parameters.max_discharge_current_a * discharge_temperature * discharge_voltage
     return CurrentLimits(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from gateway.bms.arrays import pick
 from gateway.bms.inputs import BoolArray, FloatArray, IntArray
 
 
@@ -24,7 +24,7 @@ class PackFigures:
 def _masked_extreme(values: FloatArray, mask: BoolArray, largest: bool) -> tuple[FloatArray, IntArray]:
     filled = np.where(mask & np.isfinite(values), values, -np.inf if largest else np.inf)
     index = filled.argmax(axis=1) if largest else filled.argmin(axis=1)
-    picked = np.take_along_axis(filled, index[:, None], axis=1)[:, 0]
+    picked = pick(filled, index)
     return np.where(np.isfinite(picked), picked, np.nan), index
 
 
@@ -42,20 +42,19 @@ def pack_figures(cell_soc: FloatArray, cell_sigma: FloatArray, cell_capacity_ah:
                  end_of_life_growth: float) -> PackFigures:
     low, low_index = _masked_extreme(cell_soc, cell_mask, largest=False)
     high, high_index = _masked_extreme(cell_soc, cell_mask, largest=True)
-    sigma_low = np.take_along_axis(cell_sigma, low_index[:, None], axis=1)[:, 0]
-    sigma_high = np.take_along_axis(cell_sigma, high_index[:, None], axis=1)[:, 0]
+    sigma_low = pick(cell_sigma, low_index)
+    sigma_high = pick(cell_sigma, high_index)
     with np.errstate(invalid="ignore", divide="ignore"):
         denominator = 1.0 - high + low
         soc = low / denominator
         d_low = (1.0 - high) / denominator**2
         d_high = low / denominator**2
         sigma = np.sqrt((d_low * sigma_low) ** 2 + (d_high * sigma_high) ** 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # packs without any estimate yet: NaN
-        below = np.nanmin(np.where(cell_mask, cell_soc * cell_capacity_ah, np.nan), axis=1)
-        above = np.nanmin(np.where(cell_mask, (1.0 - cell_soc) * cell_capacity_ah, np.nan), axis=1)
-        weakest = np.nanmin(np.where(cell_mask, cell_capacity_ah, np.nan), axis=1)
-        growth = np.nanmax(np.where(cell_mask, cell_resistance_growth, np.nan), axis=1)
+    # fmin/fmax skip NaN; a pack without any estimate yet gets NaN
+    below = np.fmin.reduce(np.where(cell_mask, cell_soc * cell_capacity_ah, np.nan), axis=1)
+    above = np.fmin.reduce(np.where(cell_mask, (1.0 - cell_soc) * cell_capacity_ah, np.nan), axis=1)
+    weakest = np.fmin.reduce(np.where(cell_mask, cell_capacity_ah, np.nan), axis=1)
+    growth = np.fmax.reduce(np.where(cell_mask, cell_resistance_growth, np.nan), axis=1)
     soh_resistance = np.clip((end_of_life_growth - growth) / (end_of_life_growth - 1.0), 0.0, 1.0)
     return PackFigures(
         soc=np.where(np.isfinite(soc), np.clip(soc, 0.0, 1.0), np.nan),

@@ -46,12 +46,16 @@ class PackParameters:
     estimator_settings: EstimatorSettings
 
     @property
+    def _pack_rows(self) -> NDArray[np.intp]:
+        return np.arange(len(self.layouts))[:, None]
+
+    @property
     def pack_count(self) -> int:
         return len(self.layouts)
 
     def cell_temperature_c(self, temperature_c: FloatArray) -> FloatArray:
         """Each cell's temperature from its sensor; a missing reading takes the pack's mean."""
-        per_cell = np.take_along_axis(temperature_c, self.cell_sensor_index, axis=1)
+        per_cell = temperature_c[self._pack_rows, self.cell_sensor_index]
         known = np.isfinite(temperature_c) & self.sensor_mask
         counts = known.sum(axis=1)
         mean = np.where(counts > 0, np.where(known, temperature_c, 0.0).sum(axis=1) / np.maximum(counts, 1), np.nan)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from enum import StrEnum
 
 import numpy as np
@@ -51,18 +50,17 @@ def plausible(values: FloatArray, mask: np.ndarray, limits: tuple[float, float])
 def compute_quantities(inputs: BmsInputs, parameters: PackParameters) -> dict[Quantity, FloatArray]:
     volts = plausible(inputs.cell_voltage_v, parameters.cell_mask, PLAUSIBLE_CELL_VOLTAGE_V)
     temps = plausible(inputs.temperature_c, parameters.sensor_mask, PLAUSIBLE_TEMPERATURE_C)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row is a legitimate 'unknown' here
-        return {
-            Quantity.MAX_CELL_VOLTAGE_V: np.nanmax(volts, axis=1),
-            Quantity.MIN_CELL_VOLTAGE_V: np.nanmin(volts, axis=1),
-            Quantity.MAX_TEMPERATURE_C: np.nanmax(temps, axis=1),
-            Quantity.MIN_TEMPERATURE_C: np.nanmin(temps, axis=1),
-            Quantity.CHARGE_CURRENT_A: inputs.pack_current_a,
-            Quantity.DISCHARGE_CURRENT_A: -inputs.pack_current_a,
-            Quantity.DATA_AGE_S: inputs.data_age_s,
-            Quantity.TEMPERATURE_AGE_S: inputs.temperature_age_s,
-            Quantity.IMPLAUSIBLE_READINGS: implausible_readings(inputs, parameters),
-            Quantity.PACK_FAULT_FLAGS: inputs.pack_fault_flags.astype(np.float64),
-        }
+    # fmax/fmin skip NaN like nanmax/nanmin, and give NaN ('unknown') for an all-NaN row without a warning
+    return {
+        Quantity.MAX_CELL_VOLTAGE_V: np.fmax.reduce(volts, axis=1),
+        Quantity.MIN_CELL_VOLTAGE_V: np.fmin.reduce(volts, axis=1),
+        Quantity.MAX_TEMPERATURE_C: np.fmax.reduce(temps, axis=1),
+        Quantity.MIN_TEMPERATURE_C: np.fmin.reduce(temps, axis=1),
+        Quantity.CHARGE_CURRENT_A: inputs.pack_current_a,
+        Quantity.DISCHARGE_CURRENT_A: -inputs.pack_current_a,
+        Quantity.DATA_AGE_S: inputs.data_age_s,
+        Quantity.TEMPERATURE_AGE_S: inputs.temperature_age_s,
+        Quantity.IMPLAUSIBLE_READINGS: implausible_readings(inputs, parameters),
+        Quantity.PACK_FAULT_FLAGS: inputs.pack_fault_flags.astype(np.float64),
+    }
 

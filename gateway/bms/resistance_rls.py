@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gateway.bms.arrays import nan_to
 from gateway.bms.inputs import BoolArray, FloatArray
 
 
@@ -59,7 +60,7 @@ def resistance_step(state: ResistanceState, now_s: float, residual_v: FloatArray
     elapsed = np.where(measured, now_s - np.where(np.isfinite(state.last_time_s), state.last_time_s, now_s), 0.0)
     fade = np.exp(-elapsed / settings.time_constant_s)
     x = np.where(usable, step_i, 0.0)
-    y = np.where(usable, np.nan_to_num(step_v), 0.0)
+    y = np.where(usable, nan_to(step_v, 0.0), 0.0)
     keep = ~measured
     return ResistanceState(
         sum_xx=fade * state.sum_xx + x * x,

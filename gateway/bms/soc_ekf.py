@@ -38,6 +38,7 @@ class EkfSettings:
     restored_soc_sigma: float = 0.05  # when started at a given SoC without its covariance
     min_initial_soc_sigma: float = 0.02
     max_gap_s: float = 10.0  # longer intervals coast: no integration, SoC uncertainty grows
+    coasting_current_c_rate: float = 0.5  # assumed size of a current the sensor did not report
     # The reported sigma: the same recursion with realistic, correlated error levels (see module doc).
     reported_capacity_error_fraction: float = 0.03
     reported_bias_error_c_rate: float = 0.002
@@ -153,7 +154,9 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     bias = np.where(coasting, 0.0, state.bias_a)
     b = np.where(coasting, 0.0, scale)  # d soc' / d bias
     soc = np.clip(state.soc + (current + bias) * scale, 0.0, 1.0)
-    missed = np.where(coasting, np.nan_to_num(np.abs(current_a), nan=0.0) * scale, 0.0)
+    unknown = np.abs(np.where(np.isfinite(current_a), current_a, settings.coasting_current_c_rate
+                              * cells.nominal_capacity_ah))
+    missed = np.where(coasting, unknown * scale, 0.0)
     p_soc = state.p_soc + 2.0 * b * state.p_cross + b * b * state.p_bias + settings.soc_noise_per_s**2 * dt_s \
         + missed**2
     p_cross = state.p_cross + b * state.p_bias
@@ -161,7 +164,7 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     p_reported = state.p_reported + missed**2 + (settings.reported_capacity_error_fraction * current * scale) ** 2 \
         + (settings.reported_bias_error_c_rate * dt_s / 3600.0) ** 2
 
-    params = cells.tables.lookup(cells.model_index, soc, temperature_c)
+    params = cells.tables.lookup(cells.model_index, soc, temperature_c)  # one lookup serves both steps
     rc, hysteresis = _rc_and_hysteresis(state, current, dt_s, params, scale, cells)
     true_current = current + state.bias_a
     rc_voltage = (params.rc_r_ohm * rc).sum(axis=0)
@@ -176,7 +179,7 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     ph_bias = p_cross * h_soc + p_bias * h_bias
     correcting = active & measured & np.isfinite(cell_voltage_v) & ~coasting
     weight = np.where(correcting, 1.0 / (ph_soc * h_soc + ph_bias * h_bias + noise), 0.0)
-    innovation = np.where(correcting, np.nan_to_num(cell_voltage_v) - predicted, 0.0)
+    innovation = np.where(correcting, cell_voltage_v - predicted, 0.0)
     reported_noise = noise + settings.reported_ocv_error_v**2
     reported_weight = np.where(correcting, 1.0 / (p_reported * h_soc * h_soc + reported_noise), 0.0)
     new = EkfState(

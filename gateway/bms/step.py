@@ -18,6 +18,8 @@ from gateway.bms.usage import UsageState, usage_step
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.states import ContactorState
 
+UNKNOWN_TEMPERATURE_C = 25.0  # the estimator's model temperature for a pack with no temperature reading
+
 
 @dataclass(frozen=True)
 class BmsState:
@@ -28,7 +30,8 @@ class BmsState:
     @classmethod
     def empty(cls, parameters: PackParameters, rules: tuple[ProtectionRule, ...]) -> BmsState:
         return cls(ProtectionState.empty(parameters.pack_count, len(rules)),
-                   EstimatorState.empty(parameters.cell_mask.shape, parameters.estimator.arrays.tables.pairs),
+                   EstimatorState.empty(parameters.cell_mask.shape, parameters.estimator.arrays.tables.pairs,
+                                        parameters.estimator.arrays.nominal_capacity_ah),
                    UsageState.empty(parameters.pack_count))
 
 
@@ -62,10 +65,11 @@ def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters,
     fresh = (~protection.active[:, stale_column].any(axis=1) & np.isfinite(inputs.data_age_s)
              & np.isfinite(inputs.temperature_age_s))
     cell_temperature = parameters.cell_temperature_c(inputs.temperature_c)
+    cell_temperature = np.where(np.isnan(cell_temperature), UNKNOWN_TEMPERATURE_C, cell_temperature)
     measured = inputs.cell_voltage_new if inputs.cell_voltage_new is not None else parameters.cell_mask
     estimator = estimator_step(state.estimator, inputs.pack_current_a, inputs.cell_voltage_v, cell_temperature,
                                measured, fresh, dt_s, parameters.estimator, parameters.estimator_settings)
-    cells = estimates(estimator, parameters.estimator, parameters.estimator_settings)
+    cells = estimates(estimator, parameters.estimator)
     growth = 1.0 + cells.delta_r0_ohm / parameters.estimator.reference_pulse_resistance_ohm
     pack = pack_figures(cells.soc, cells.soc_sigma, cells.capacity_ah, growth, parameters.capacity_ah,
                         parameters.cell_mask, parameters.estimator_settings.end_of_life_resistance_growth)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gateway.bms.arrays import nan_to
 from gateway.bms.inputs import BoolArray, FloatArray
 
 TEMPERATURE_BAND_EDGES_C = (-20.0, -10.0, 0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0)  # bands: below, between, above
@@ -32,7 +33,7 @@ class UsageState:
 
 def _band_time(histogram: FloatArray, values: FloatArray, edges: tuple[float, ...], counted: BoolArray,
                dt_s: float) -> FloatArray:
-    bands = np.searchsorted(np.asarray(edges), np.nan_to_num(values), side="right")
+    bands = np.searchsorted(np.asarray(edges), nan_to(values, 0.0), side="right")
     add = np.zeros_like(histogram)
     rows = np.flatnonzero(counted & np.isfinite(values))
     add[rows, bands[rows]] = dt_s
@@ -42,8 +43,8 @@ def _band_time(histogram: FloatArray, values: FloatArray, edges: tuple[float, ..
 
 def usage_step(state: UsageState, current_a: FloatArray, pack_voltage_v: FloatArray, hottest_c: FloatArray,
                soc: FloatArray, counted: BoolArray, dt_s: float) -> UsageState:
-    delta_ah = np.where(counted, np.nan_to_num(current_a), 0.0) * dt_s / 3600.0
-    delta_wh = delta_ah * np.nan_to_num(pack_voltage_v)
+    delta_ah = np.where(counted, nan_to(current_a, 0.0), 0.0) * dt_s / 3600.0
+    delta_wh = delta_ah * nan_to(pack_voltage_v, 0.0)
     return UsageState(
         ah_charged=state.ah_charged + np.maximum(delta_ah, 0.0),
         ah_discharged=state.ah_discharged + np.maximum(-delta_ah, 0.0),
