@@ -51,8 +51,10 @@ class CapacityState:
         return cls(zeros, zeros, np.full(shape, np.nan), zeros, zeros, zeros, zeros)
 
 
-def _pair_weight(x: FloatArray, y: FloatArray, x_variance: FloatArray, capacity: FloatArray,
+def _pair_weight(state: CapacityState, y: FloatArray, soc_variance: FloatArray, capacity: FloatArray,
                  settings: CapacitySettings) -> FloatArray:
+    """Effective-variance weight of the pair from the anchor to a point with this SoC variance."""
+    x_variance = soc_variance + state.anchor_variance + 2.0 * settings.model_sigma_soc**2
     y_variance = (settings.current_sigma_fraction * y) ** 2
     result: FloatArray = 1.0 / (y_variance + capacity**2 * x_variance)
     return result
@@ -68,8 +70,7 @@ def capacity_estimate(state: CapacityState, soc: FloatArray, soc_variance: Float
     y = state.throughput_ah - state.anchor_ah
     open_pair = np.isfinite(x) & (np.abs(x) >= settings.min_span_soc)
     first = wxy / wxx
-    x_variance = soc_variance + state.anchor_variance + 2.0 * settings.model_sigma_soc**2
-    w = np.where(open_pair, _pair_weight(x, y, x_variance, first, settings), 0.0)
+    w = np.where(open_pair, _pair_weight(state, y, soc_variance, first, settings), 0.0)
     x0 = nan_to(x, 0.0)
     total_xx = wxx + w * x0 * x0
     capacity: FloatArray = (wxy + w * x0 * y) / total_xx
@@ -89,8 +90,7 @@ def capacity_step(state: CapacityState, soc: FloatArray, soc_variance: FloatArra
         turned | (span >= settings.max_span_soc))
     x = np.where(commit, soc - state.anchor_soc, 0.0)  # committed at the present point
     y = np.where(commit, throughput - state.anchor_ah, 0.0)
-    x_variance = soc_variance + state.anchor_variance + 2.0 * settings.model_sigma_soc**2
-    w = np.where(commit, _pair_weight(x, y, x_variance, capacity_ah, settings), 0.0)
+    w = np.where(commit, _pair_weight(state, y, soc_variance, capacity_ah, settings), 0.0)
     fade = np.where(commit, settings.forgetting, 1.0)
     restart = (no_anchor & can_anchor) | commit
     lost_anchor = turned & ~commit  # turned back before a useful span: move the anchor here

@@ -9,7 +9,15 @@ import numpy as np
 from gateway.bms.capacity_wtls import CapacitySettings, CapacityState, capacity_estimate, capacity_step
 from gateway.bms.inputs import BoolArray, FloatArray
 from gateway.bms.resistance_rls import ResistanceSettings, ResistanceState, delta_r0, resistance_step
-from gateway.bms.soc_ekf import CellArrays, EkfSettings, EkfState, ekf_step, initialise, soc_from_voltage
+from gateway.bms.soc_ekf import (
+    CellArrays,
+    EkfSettings,
+    EkfState,
+    ekf_step,
+    initialise,
+    reported_soc_sigma,
+    soc_from_voltage,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,7 @@ class EstimatorState:
     resistance: ResistanceState
     clock_s: float
     # Derived from the three above at the end of each step (not persisted): what the next step uses.
+    soc_sigma: FloatArray
     capacity_ah: FloatArray
     capacity_sigma_ah: FloatArray
     delta_r0_ohm: FloatArray
@@ -34,7 +43,7 @@ class EstimatorState:
     @classmethod
     def empty(cls, shape: tuple[int, int], pairs: int, nominal_capacity_ah: FloatArray) -> EstimatorState:
         return cls(EkfState.empty(shape, pairs), CapacityState.empty(shape), ResistanceState.empty(shape), 0.0,
-                   nominal_capacity_ah.copy(), np.zeros(shape), np.zeros(shape))
+                   np.zeros(shape), nominal_capacity_ah.copy(), np.zeros(shape), np.zeros(shape))
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ def estimates(state: EstimatorState, cells: EstimatorCells) -> CellEstimates:
     known = state.ekf.initialised & cells.cell_mask
     return CellEstimates(
         soc=np.where(known, state.ekf.soc, np.nan),
-        soc_sigma=np.where(known, state.ekf.soc_sigma, np.nan),
+        soc_sigma=np.where(known, state.soc_sigma, np.nan),
         capacity_ah=np.where(cells.cell_mask, state.capacity_ah, np.nan),
         capacity_sigma_ah=np.where(cells.cell_mask, state.capacity_sigma_ah, np.nan),
         delta_r0_ohm=np.where(cells.cell_mask, state.delta_r0_ohm, np.nan),
@@ -95,7 +104,8 @@ def estimator_step(state: EstimatorState, current_a: FloatArray, cell_voltage_v:
     clock = state.clock_s + dt_s
     counted = running_cells & ~starting & np.isfinite(cell_current)
     charge = np.where(counted, cell_current + ekf.bias_a, 0.0) * dt_s / 3600.0
-    variance = new_ekf.soc_sigma**2
+    sigma = reported_soc_sigma(new_ekf, settings.ekf)
+    variance = sigma**2
     capacity_state = capacity_step(state.capacity, new_ekf.soc, variance, charge,
                                    counted & new_ekf.initialised, state.capacity_ah, settings.capacity)
     resistance_state = resistance_step(state.resistance, clock, cell_voltage_v - prediction.voltage_without_growth_v,
@@ -104,4 +114,4 @@ def estimator_step(state: EstimatorState, current_a: FloatArray, cell_voltage_v:
     capacity, capacity_sigma = capacity_estimate(capacity_state, new_ekf.soc, variance, a.nominal_capacity_ah,
                                                  settings.capacity)
     growth = delta_r0(resistance_state, a.nominal_capacity_ah, a.reference_r0_ohm, settings.resistance)
-    return EstimatorState(new_ekf, capacity_state, resistance_state, clock, capacity, capacity_sigma, growth)
+    return EstimatorState(new_ekf, capacity_state, resistance_state, clock, sigma, capacity, capacity_sigma, growth)

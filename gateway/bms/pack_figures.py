@@ -28,13 +28,19 @@ def _masked_extreme(values: FloatArray, mask: BoolArray, largest: bool) -> tuple
     return np.where(np.isfinite(picked), picked, np.nan), index
 
 
-def pack_soc(cell_soc: FloatArray, cell_mask: BoolArray) -> FloatArray:
-    """Usable pack SoC from its cells: s_min / (1 - s_max + s_min) (0 when empty, 1 when full)."""
-    low, _ = _masked_extreme(cell_soc, cell_mask, largest=False)
-    high, _ = _masked_extreme(cell_soc, cell_mask, largest=True)
+def _usable_soc(low: FloatArray, high: FloatArray) -> FloatArray:
+    """s_min / (1 - s_max + s_min): 0 when the weakest cell is empty, 1 when the strongest is full."""
     with np.errstate(invalid="ignore", divide="ignore"):
         soc = low / (1.0 - high + low)
-    return np.where(np.isfinite(soc), np.clip(soc, 0.0, 1.0), np.nan)
+    result: FloatArray = np.where(np.isfinite(soc), np.clip(soc, 0.0, 1.0), np.nan)
+    return result
+
+
+def pack_soc(cell_soc: FloatArray, cell_mask: BoolArray) -> FloatArray:
+    """Usable pack SoC from its cells."""
+    low, _ = _masked_extreme(cell_soc, cell_mask, largest=False)
+    high, _ = _masked_extreme(cell_soc, cell_mask, largest=True)
+    return _usable_soc(low, high)
 
 
 def pack_figures(cell_soc: FloatArray, cell_sigma: FloatArray, cell_capacity_ah: FloatArray,
@@ -44,9 +50,9 @@ def pack_figures(cell_soc: FloatArray, cell_sigma: FloatArray, cell_capacity_ah:
     high, high_index = _masked_extreme(cell_soc, cell_mask, largest=True)
     sigma_low = pick(cell_sigma, low_index)
     sigma_high = pick(cell_sigma, high_index)
+    soc = _usable_soc(low, high)
     with np.errstate(invalid="ignore", divide="ignore"):
         denominator = 1.0 - high + low
-        soc = low / denominator
         d_low = (1.0 - high) / denominator**2
         d_high = low / denominator**2
         sigma = np.sqrt((d_low * sigma_low) ** 2 + (d_high * sigma_high) ** 2)
@@ -57,7 +63,7 @@ def pack_figures(cell_soc: FloatArray, cell_sigma: FloatArray, cell_capacity_ah:
     growth = np.fmax.reduce(np.where(cell_mask, cell_resistance_growth, np.nan), axis=1)
     soh_resistance = np.clip((end_of_life_growth - growth) / (end_of_life_growth - 1.0), 0.0, 1.0)
     return PackFigures(
-        soc=np.where(np.isfinite(soc), np.clip(soc, 0.0, 1.0), np.nan),
+        soc=soc,
         soc_sigma=np.where(np.isfinite(soc), sigma, np.nan),
         min_cell_soc=low,
         max_cell_soc=high,

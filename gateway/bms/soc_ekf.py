@@ -20,7 +20,7 @@ shrinks where the OCV is steep and grows on a flat plateau or while coasting.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -59,12 +59,6 @@ class EkfState:
     rc_current_a: FloatArray  # pairs x packs x cells
     hysteresis: FloatArray  # -1 (after discharge) .. +1 (after charge)
     initialised: BoolArray
-    soc_floor: float = 0.0
-
-    @property
-    def soc_sigma(self) -> FloatArray:
-        result: FloatArray = np.sqrt(np.maximum(self.p_reported, 0.0) + self.soc_floor**2)
-        return result
 
     @classmethod
     def empty(cls, shape: tuple[int, int], pairs: int) -> EkfState:
@@ -107,7 +101,6 @@ def initialise(state: EkfState, which: BoolArray, soc: FloatArray, soc_sigma: Fl
         rc_current_a=np.where(which, 0.0, state.rc_current_a),
         hysteresis=np.where(which, 0.0, state.hysteresis),
         initialised=state.initialised | which,
-        soc_floor=settings.reported_soc_floor,
     )
 
 
@@ -192,7 +185,6 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
         rc_current_a=rc,
         hysteresis=hysteresis,
         initialised=state.initialised,
-        soc_floor=state.soc_floor,
     )
     if not active.all():
         new = _keep_inactive(state, new, active)
@@ -200,15 +192,12 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
 
 
 def _keep_inactive(old: EkfState, new: EkfState, active: BoolArray) -> EkfState:
-    return EkfState(
-        soc=np.where(active, new.soc, old.soc),
-        bias_a=np.where(active, new.bias_a, old.bias_a),
-        p_soc=np.where(active, new.p_soc, old.p_soc),
-        p_cross=np.where(active, new.p_cross, old.p_cross),
-        p_bias=np.where(active, new.p_bias, old.p_bias),
-        p_reported=np.where(active, new.p_reported, old.p_reported),
-        rc_current_a=np.where(active, new.rc_current_a, old.rc_current_a),
-        hysteresis=np.where(active, new.hysteresis, old.hysteresis),
-        initialised=old.initialised,
-        soc_floor=old.soc_floor,
-    )
+    kept = {f.name: np.where(active, getattr(new, f.name), getattr(old, f.name)) for f in fields(EkfState)
+            if f.name != "initialised"}
+    return EkfState(**kept, initialised=old.initialised)
+
+
+def reported_soc_sigma(state: EkfState, settings: EkfSettings) -> FloatArray:
+    """The published SoC sigma: the shadow variance plus the systematic floor."""
+    result: FloatArray = np.sqrt(np.maximum(state.p_reported, 0.0) + settings.reported_soc_floor**2)
+    return result

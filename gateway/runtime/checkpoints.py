@@ -85,6 +85,5 @@ def restore(state: BmsState, parameters: PackParameters,
         resistance = _apply(resistance, "resistance", checkpoint.state, i, cells)
         usage = _apply(usage, "usage", checkpoint.state, i, cells)
         restored.append(layout.pack_id)
-    ekf = replace(ekf, soc_floor=parameters.estimator_settings.ekf.reported_soc_floor)
     return replace(state, estimator=replace(estimator, ekf=ekf, capacity=capacity, resistance=resistance),
                    usage=usage), restored
