@@ -44,11 +44,12 @@ class CapacityState:
     anchor_variance: FloatArray
     extreme_span: FloatArray  # largest |soc - anchor_soc| of the open pair
     throughput_ah: FloatArray  # bias-corrected cumulative charge
+    prior_ah: FloatArray  # the capacity before any pair: nominal, or a measured start value
 
     @classmethod
-    def empty(cls, shape: tuple[int, int]) -> CapacityState:
-        zeros = np.zeros(shape)
-        return cls(zeros, zeros, np.full(shape, np.nan), zeros, zeros, zeros, zeros)
+    def empty(cls, nominal_ah: FloatArray) -> CapacityState:
+        zeros = np.zeros(nominal_ah.shape)
+        return cls(zeros, zeros, np.full(nominal_ah.shape, np.nan), zeros, zeros, zeros, zeros, nominal_ah.copy())
 
 
 def _pair_weight(state: CapacityState, y: FloatArray, soc_variance: FloatArray, capacity: FloatArray,
@@ -65,7 +66,7 @@ def capacity_estimate(state: CapacityState, soc: FloatArray, soc_variance: Float
     """Capacity and its sigma from the committed pairs plus the open pair (when long enough)."""
     prior_weight = 1.0 / (settings.prior_sigma_fraction * nominal_ah) ** 2
     wxx = prior_weight + state.sum_wxx
-    wxy = prior_weight * nominal_ah + state.sum_wxy
+    wxy = prior_weight * state.prior_ah + state.sum_wxy
     x = soc - state.anchor_soc
     y = state.throughput_ah - state.anchor_ah
     open_pair = np.isfinite(x) & (np.abs(x) >= settings.min_span_soc)
@@ -103,4 +104,5 @@ def capacity_step(state: CapacityState, soc: FloatArray, soc_variance: FloatArra
         anchor_variance=np.where(move, soc_variance, state.anchor_variance),
         extreme_span=np.where(move, 0.0, np.maximum(state.extreme_span, nan_to(span, 0.0))),
         throughput_ah=throughput,
+        prior_ah=state.prior_ah,
     )

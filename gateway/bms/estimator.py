@@ -42,8 +42,8 @@ class EstimatorState:
 
     @classmethod
     def empty(cls, shape: tuple[int, int], pairs: int, nominal_capacity_ah: FloatArray) -> EstimatorState:
-        return cls(EkfState.empty(shape, pairs), CapacityState.empty(shape), ResistanceState.empty(shape), 0.0,
-                   np.zeros(shape), nominal_capacity_ah.copy(), np.zeros(shape), np.zeros(shape))
+        return cls(EkfState.empty(shape, pairs), CapacityState.empty(nominal_capacity_ah), ResistanceState.empty(shape),
+                   0.0, np.zeros(shape), nominal_capacity_ah.copy(), np.zeros(shape), np.zeros(shape))
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,18 @@ def start_cells(state: EstimatorState, which: BoolArray, soc: FloatArray, soc_si
     """Start the cells in `which` at a known SoC (restored or given), keeping capacity and R0 history."""
     ekf = initialise(state.ekf, which, soc, soc_sigma, cells.arrays, settings.ekf)
     return replace(state, ekf=ekf)
+
+
+def start_capacity(state: EstimatorState, which: BoolArray, capacity_ah: FloatArray, cells: EstimatorCells,
+                   settings: EstimatorSettings) -> EstimatorState:
+    """Make a measured capacity (e.g. from a capacity test) the prior of the cells in `which`; forget pairs."""
+    old = state.capacity
+    zero = np.where(which, 0.0, 1.0)
+    capacity = replace(old, sum_wxx=old.sum_wxx * zero, sum_wxy=old.sum_wxy * zero,
+                       prior_ah=np.where(which, capacity_ah, old.prior_ah))
+    estimate, sigma = capacity_estimate(capacity, state.ekf.soc, state.soc_sigma**2, cells.arrays.nominal_capacity_ah,
+                                        settings.capacity)
+    return replace(state, capacity=capacity, capacity_ah=estimate, capacity_sigma_ah=sigma)
 
 
 def estimates(state: EstimatorState, cells: EstimatorCells) -> CellEstimates:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from gateway.bms.cell_model import CellModel
-from gateway.bms.estimator import start_cells
+from gateway.bms.estimator import start_capacity, start_cells
 from gateway.bms.inputs import BmsInputs, FloatArray
 from gateway.bms.pack_parameters import PackLayout, PackParameters
 from gateway.bms.protection_rules import build_rules
@@ -45,8 +45,6 @@ def _row(time_s: float, outputs: BmsOutputs, parameters: PackParameters) -> list
 
 def replay(model: CellModel, log: MeasurementLog, initial_soc: float | None = None,
            capacity_ah: float | None = None) -> ReplayResult:
-    if capacity_ah is not None:
-        model = CellModel(model.spec.model_copy(update={"nominal_capacity_ah": capacity_ah}))
     cells, sensors = log.series_cells, log.temperature_c.shape[1]
     parameters = PackParameters.build([PackLayout("replay", cells, sensors, model)])
     rules = build_rules(parameters, STALE_TIMEOUT_S, 1.0, temperature_stale_timeout_s=STALE_TIMEOUT_S)
@@ -56,6 +54,11 @@ def replay(model: CellModel, log: MeasurementLog, initial_soc: float | None = No
         settings = parameters.estimator_settings
         estimator = start_cells(state.estimator, everything, np.full((1, cells), initial_soc),
                                 np.full((1, cells), settings.ekf.restored_soc_sigma), parameters.estimator, settings)
+        state = replace(state, estimator=estimator)
+    if capacity_ah is not None:
+        everything = np.ones((1, cells), dtype=bool)
+        estimator = start_capacity(state.estimator, everything, np.full((1, cells), capacity_ah),
+                                   parameters.estimator, parameters.estimator_settings)
         state = replace(state, estimator=estimator)
     fresh, closed = np.zeros(1), np.full(1, int(ContactorState.CLOSED))
     no_faults = np.zeros(1, dtype=np.int64)
