@@ -26,7 +26,8 @@ def add_offline_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     replay.add_argument("--input", type=Path, required=True, help="measurement log (.csv or .csv.gz)")
     replay.add_argument("--output", type=Path, required=True, help="states CSV to write")
     replay.add_argument("--initial-soc", type=float, help="start every cell here instead of from the voltage")
-    replay.add_argument("--capacity-ah", type=float, help="measured capacity to start capacity learning from (SoH stays relative to the nominal)")
+    replay.add_argument("--capacity-ah", type=float,
+                        help="measured capacity to learn from (SoH stays relative to the nominal)")
     replay.add_argument("--mappings", type=Path, default=DEFAULT_MAPPINGS_DIR)
 
 
