@@ -55,7 +55,8 @@ def pack_figures(cell_soc: FloatArray, cell_sigma: FloatArray, cell_capacity_ah:
         denominator = 1.0 - high + low
         d_low = (1.0 - high) / denominator**2
         d_high = low / denominator**2
-        sigma = np.sqrt((d_low * sigma_low) ** 2 + (d_high * sigma_high) ** 2)
+        # The cells' errors are mostly common (current sensor, capacity, model), so they add linearly.
+        sigma = np.abs(d_low) * sigma_low + np.abs(d_high) * sigma_high
     # fmin/fmax skip NaN; a pack without any estimate yet gets NaN
     below = np.fmin.reduce(np.where(cell_mask, cell_soc * cell_capacity_ah, np.nan), axis=1)
     above = np.fmin.reduce(np.where(cell_mask, (1.0 - cell_soc) * cell_capacity_ah, np.nan), axis=1)

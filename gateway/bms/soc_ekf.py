@@ -58,13 +58,15 @@ class EkfState:
     p_reported: FloatArray  # shadow SoC variance that is published as sigma
     rc_current_a: FloatArray  # pairs x packs x cells
     hysteresis: FloatArray  # -1 (after discharge) .. +1 (after charge)
+    coasted_soc: FloatArray  # charge (in SoC) that may have been missed since coasting began
+    branch_doubt_a: FloatArray  # how far the RC branch currents may be off after coasting (decays)
     initialised: BoolArray
 
     @classmethod
     def empty(cls, shape: tuple[int, int], pairs: int) -> EkfState:
         zeros = np.zeros(shape)
-        return cls(np.full(shape, 0.5), zeros, zeros, zeros, zeros, zeros, np.zeros((pairs, *shape)), zeros,
-                   np.zeros(shape, dtype=bool))
+        return cls(np.full(shape, 0.5), zeros, zeros, zeros, zeros, zeros, np.zeros((pairs, *shape)), zeros, zeros,
+                   zeros, np.zeros(shape, dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ def initialise(state: EkfState, which: BoolArray, soc: FloatArray, soc_sigma: Fl
                             state.p_reported),
         rc_current_a=np.where(which, 0.0, state.rc_current_a),
         hysteresis=np.where(which, 0.0, state.hysteresis),
+        coasted_soc=np.where(which, 0.0, state.coasted_soc),
+        branch_doubt_a=np.where(which, 0.0, state.branch_doubt_a),
         initialised=state.initialised | which,
     )
 
@@ -138,7 +142,7 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     """Advance every initialised cell in `running` by dt, then correct those whose voltage was measured.
 
     `current_a` is the pack current broadcast to its cells; NaN (or dt > max_gap_s) makes the cell
-    coast: no integration, and its SoC variance grows by the charge it may have missed.
+    coast: no integration, and its SoC sigma grows by the charge it may have missed since it began.
     """
     active = running & state.initialised
     coasting = ~np.isfinite(current_a) | (dt_s > settings.max_gap_s)
@@ -149,12 +153,15 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     soc = np.clip(state.soc + (current + bias) * scale, 0.0, 1.0)
     unknown = np.abs(np.where(np.isfinite(current_a), current_a, settings.coasting_current_c_rate
                               * cells.nominal_capacity_ah))
-    missed = np.where(coasting, unknown * scale, 0.0)
+    # The missed current persists through a dropout, so its SoC error adds up linearly, not in quadrature.
+    coasted = np.where(coasting, state.coasted_soc + unknown * scale, 0.0)
+    missed_variance = coasted**2 - np.where(coasting, state.coasted_soc, 0.0) ** 2
     p_soc = state.p_soc + 2.0 * b * state.p_cross + b * b * state.p_bias + settings.soc_noise_per_s**2 * dt_s \
-        + missed**2
+        + missed_variance
     p_cross = state.p_cross + b * state.p_bias
     p_bias = state.p_bias + (settings.bias_noise_c_rate_per_s * cells.nominal_capacity_ah) ** 2 * dt_s
-    p_reported = state.p_reported + missed**2 + (settings.reported_capacity_error_fraction * current * scale) ** 2 \
+    p_reported = state.p_reported + missed_variance \
+        + (settings.reported_capacity_error_fraction * current * scale) ** 2 \
         + (settings.reported_bias_error_c_rate * dt_s / 3600.0) ** 2
 
     params = cells.tables.lookup(cells.model_index, soc, temperature_c)  # one lookup serves both steps
@@ -166,6 +173,9 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     predicted = without_growth + delta_r0_ohm * true_current
     polarisation = np.abs(params.r0_ohm * current) + np.abs(params.rc_r_ohm * rc).sum(axis=0)
     noise = settings.voltage_noise_v**2 + (settings.model_error_fraction * polarisation) ** 2
+    doubt = state.branch_doubt_a
+    if coasting.any() or doubt.any():
+        doubt, noise = _branch_doubt(doubt, coasting, unknown, state.rc_current_a, dt_s, params, noise)
 
     h_soc, h_bias = params.ocv_slope_v, resistance
     ph_soc = p_soc * h_soc + p_cross * h_bias
@@ -184,11 +194,27 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
         p_reported=p_reported - (p_reported * h_soc) ** 2 * reported_weight,
         rc_current_a=rc,
         hysteresis=hysteresis,
+        coasted_soc=coasted,
+        branch_doubt_a=doubt,
         initialised=state.initialised,
     )
     if not active.all():
         new = _keep_inactive(state, new, active)
     return new, Prediction(without_growth, correcting)
+
+
+def _branch_doubt(doubt: FloatArray, coasting: BoolArray, unknown_a: FloatArray, rc_current_a: FloatArray,
+                  dt_s: float, params: CellParameters, noise: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """While coasting the RC branches follow a current nobody saw; afterwards their error decays with tau.
+
+    The branches may be off by their own current plus the unseen one, which may well be larger than
+    the assumed C-rate; the margin of 2 keeps the filter from chasing that error into the SoC.
+    """
+    slowest = params.rc_tau_s.max(axis=0)
+    worst = 2.0 * (unknown_a + np.abs(rc_current_a).max(axis=0))
+    doubt = np.where(coasting, np.maximum(doubt, worst), doubt * np.exp(-dt_s / slowest))
+    doubt = np.where(doubt < 1e-3, 0.0, doubt)
+    return doubt, noise + (params.rc_r_ohm.sum(axis=0) * doubt) ** 2
 
 
 def _keep_inactive(old: EkfState, new: EkfState, active: BoolArray) -> EkfState:
