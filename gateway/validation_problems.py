@@ -1,4 +1,10 @@
-"""Turn pydantic validation errors into Problems that name the key and suggest a fix."""
+"""Turn pydantic validation errors into Problems that name the key and suggest a fix.
+
+Field-level errors come from pydantic itself. A model validator that checks several fields together
+(a table shape, an ordering) raises `EntryError` to name the exact entry inside the validated model
+and its own fix; the entry is appended to the model's location, so a problem of a nested table reads
+`ocv.voltage_v[1][51]`, not just `ocv`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,18 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from gateway.errors import Problem
+
+_MAX_INPUT_CHARS = 120
+
+
+class EntryError(ValueError):
+    """Raised inside a pydantic validator: `entry` is the key path relative to the validated model."""
+
+    def __init__(self, entry: tuple[int | str, ...], message: str, fix: str) -> None:
+        super().__init__(message)
+        self.entry = entry
+        self.message = message
+        self.fix = fix
 
 
 def dotted_key(location: tuple[int | str, ...]) -> str:
@@ -53,14 +71,25 @@ def _fix_for(error: ErrorDetails) -> str:
     return make_fix() if make_fix is not None else "correct the value as the message says"
 
 
+def _shown(value: object) -> str:
+    """The offending input for a message; a whole table or section is cut, not echoed in full."""
+    text = repr(value)
+    return text if len(text) <= _MAX_INPUT_CHARS else f"{text[:_MAX_INPUT_CHARS]}... [{len(text)} characters]"
+
+
 def problems_from_validation_error(
     error: ValidationError, source_of: Callable[[tuple[int | str, ...]], str]
 ) -> list[Problem]:
     problems = []
     for detail in error.errors():
         location = tuple(detail["loc"])
+        raised = (detail.get("ctx") or {}).get("error")
+        if isinstance(raised, EntryError):
+            location += raised.entry
+            problems.append(Problem(source_of(location), dotted_key(location), raised.message, raised.fix))
+            continue
         message = detail["msg"]
         if detail["type"] not in {"missing", "extra_forbidden"}:
-            message += f" (got {detail.get('input')!r})"
+            message += f" (got {_shown(detail.get('input'))})"
         problems.append(Problem(source_of(location), dotted_key(location), message, _fix_for(detail)))
     return problems

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.codec.yaml_source import load_validated_mapping
 from gateway.domain.states import Chemistry
+from gateway.validation_problems import EntryError
 
 FloatArray = NDArray[np.float64]
 REFERENCE_SOC = 0.5
@@ -43,27 +44,47 @@ class CellLimits(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> CellLimits:
         if self.min_discharge_voltage_v >= self.max_charge_voltage_v:
-            raise ValueError("min_discharge_voltage_v must be below max_charge_voltage_v")
-        for low, high in (self.charge_temperature_c, self.discharge_temperature_c):
+            raise EntryError(("min_discharge_voltage_v",),
+                             f"{self.min_discharge_voltage_v} V is not below max_charge_voltage_v "
+                             f"({self.max_charge_voltage_v} V)",
+                             "set min_discharge_voltage_v below max_charge_voltage_v")
+        for name in ("charge_temperature_c", "discharge_temperature_c"):
+            low, high = getattr(self, name)
             if low >= high:
-                raise ValueError("temperature windows must be [low, high] with low < high")
+                raise EntryError((name,), f"window [{low}, {high}] is not [low, high] with low < high",
+                                 "write the temperature window as [low, high] in degC, low first")
         return self
 
 
-def _increasing(name: str, values: tuple[float, ...]) -> None:
-    if any(not math.isfinite(v) for v in values) or any(b <= a for a, b in pairwise(values)):
-        raise ValueError(f"{name} must be finite and strictly increasing")
+Entry = tuple[int | str, ...]
 
 
-def _grid_rows(name: str, rows: tuple[tuple[float, ...], ...], temperatures: int, socs: int,
+def _increasing(entry: Entry, values: tuple[float, ...], what: str,
+                fix: str = "list the entries in increasing order, each larger than the one before") -> None:
+    """`values` finite and strictly increasing; the problem names the first entry that is not."""
+    for index, value in enumerate(values):
+        if not math.isfinite(value):
+            raise EntryError((*entry, index), f"{value} is not a finite number ({what})",
+                             "replace it with a finite number (no .nan or .inf)")
+    for index, (before, value) in enumerate(pairwise(values), start=1):
+        if value <= before:
+            raise EntryError((*entry, index), f"{value} is not above the entry before it ({before}): {what}", fix)
+
+
+def _grid_rows(entry: Entry, rows: tuple[tuple[float, ...], ...], temperatures: int, socs: int,
                low: float, high: float) -> None:
+    """A (temperature x soc) table: one row per temperature_c entry, one value per soc entry, in [low, high]."""
     if len(rows) != temperatures:
-        raise ValueError(f"{name} needs one row per entry of temperature_c ({temperatures}), has {len(rows)}")
-    for row in rows:
+        raise EntryError(entry, f"has {len(rows)} rows, temperature_c has {temperatures} entries",
+                         "give one row per entry of temperature_c, in the same order")
+    for row_index, row in enumerate(rows):
         if len(row) != socs:
-            raise ValueError(f"every {name} row needs one value per entry of soc ({socs}), one has {len(row)}")
-        if any(not (low <= v <= high) for v in row):
-            raise ValueError(f"{name} values must lie in [{low}, {high}]")
+            raise EntryError((*entry, row_index), f"has {len(row)} values, soc has {socs} entries",
+                             "give one value per entry of soc, in the same order")
+        for column, value in enumerate(row):
+            if not (low <= value <= high):
+                raise EntryError((*entry, row_index, column), f"{value} is outside [{low}, {high}]",
+                                 f"use a value from {low} to {high}")
 
 
 class OcvTable(_Strict):
@@ -75,15 +96,21 @@ class OcvTable(_Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> OcvTable:
-        _increasing("temperature_c", self.temperature_c)
-        _increasing("soc", self.soc)
-        if self.soc[0] > 0.0 or self.soc[-1] < 1.0:
-            raise ValueError("soc must span 0..1 (first entry 0, last entry 1)")
-        _grid_rows("voltage_v", self.voltage_v, len(self.temperature_c), len(self.soc), 0.0, 5.0)
-        for row in self.voltage_v:
-            _increasing("each voltage_v row (OCV must rise with SoC)", row)
+        _increasing(("temperature_c",), self.temperature_c, "temperature_c must increase strictly")
+        _increasing(("soc",), self.soc, "soc must increase strictly")
+        if self.soc[0] > 0.0:
+            raise EntryError(("soc", 0), f"the soc list starts at {self.soc[0]}, not 0",
+                             "make the soc list span 0..1: first entry 0, last entry 1")
+        if self.soc[-1] < 1.0:
+            raise EntryError(("soc", len(self.soc) - 1), f"the soc list ends at {self.soc[-1]}, not 1",
+                             "make the soc list span 0..1: first entry 0, last entry 1")
+        _grid_rows(("voltage_v",), self.voltage_v, len(self.temperature_c), len(self.soc), 0.0, 5.0)
+        for row_index, (temperature, row) in enumerate(zip(self.temperature_c, self.voltage_v, strict=True)):
+            _increasing(("voltage_v", row_index), row, f"the OCV at {temperature} degC must rise with SoC",
+                        "correct this voltage_v row so every value is above the one before it (a fitted model: "
+                        "fit it again with `bms-gateway cell fit`)")
         if self.hysteresis_v is not None:
-            _grid_rows("hysteresis_v", self.hysteresis_v, len(self.temperature_c), len(self.soc), 0.0, 0.2)
+            _grid_rows(("hysteresis_v",), self.hysteresis_v, len(self.temperature_c), len(self.soc), 0.0, 0.2)
         return self
 
 
@@ -100,13 +127,13 @@ class EquivalentCircuit(_Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> EquivalentCircuit:
-        _increasing("temperature_c", self.temperature_c)
-        _increasing("soc", self.soc)
+        _increasing(("temperature_c",), self.temperature_c, "temperature_c must increase strictly")
+        _increasing(("soc",), self.soc, "soc must increase strictly")
         shape = (len(self.temperature_c), len(self.soc))
-        _grid_rows("r0_ohm", self.r0_ohm, *shape, 1e-6, 1.0)
-        for pair in self.rc:
-            _grid_rows("rc r_ohm", pair.r_ohm, *shape, 0.0, 1.0)
-            _grid_rows("rc tau_s", pair.tau_s, *shape, 0.01, 100_000.0)
+        _grid_rows(("r0_ohm",), self.r0_ohm, *shape, 1e-6, 1.0)
+        for index, pair in enumerate(self.rc):
+            _grid_rows(("rc", index, "r_ohm"), pair.r_ohm, *shape, 0.0, 1.0)
+            _grid_rows(("rc", index, "tau_s"), pair.tau_s, *shape, 0.01, 100_000.0)
         return self
 
 
