@@ -81,8 +81,8 @@ def start_capacity(state: EstimatorState, which: BoolArray, capacity_ah: FloatAr
     zero = np.where(which, 0.0, 1.0)
     capacity = replace(old, sum_wxx=old.sum_wxx * zero, sum_wxy=old.sum_wxy * zero,
                        prior_ah=np.where(which, capacity_ah, old.prior_ah))
-    estimate, sigma = capacity_estimate(capacity, state.ekf.soc, state.soc_sigma**2, cells.arrays.nominal_capacity_ah,
-                                        settings.capacity)
+    estimate, sigma = capacity_estimate(capacity, state.ekf.soc, state.soc_sigma**2, state.ekf.bias_a,
+                                        cells.arrays.nominal_capacity_ah, settings.capacity)
     return replace(state, capacity=capacity, capacity_ah=estimate, capacity_sigma_ah=sigma)
 
 
@@ -114,16 +114,16 @@ def estimator_step(state: EstimatorState, current_a: FloatArray, cell_voltage_v:
                                    running_cells & ~starting, dt_s, state.capacity_ah, state.delta_r0_ohm, a,
                                    settings.ekf)
     clock = state.clock_s + dt_s
-    counted = running_cells & ~starting & np.isfinite(cell_current)
-    charge = np.where(counted, cell_current + ekf.bias_a, 0.0) * dt_s / 3600.0
+    known = running_cells & new_ekf.initialised & ~starting
+    counted = known & np.isfinite(cell_current) & (dt_s <= settings.ekf.max_gap_s)
     sigma = reported_soc_sigma(new_ekf, settings.ekf)
     variance = sigma**2
-    capacity_state = capacity_step(state.capacity, new_ekf.soc, variance, charge,
-                                   counted & new_ekf.initialised, state.capacity_ah, settings.capacity)
+    capacity_state = capacity_step(state.capacity, new_ekf.soc, variance, cell_current, new_ekf.bias_a, dt_s,
+                                   counted, known & ~counted, state.capacity_ah, settings.capacity)
     resistance_state = resistance_step(state.resistance, clock, cell_voltage_v - prediction.voltage_without_growth_v,
                                        cell_current + ekf.bias_a, prediction.corrected, a.nominal_capacity_ah,
                                        settings.resistance)
-    capacity, capacity_sigma = capacity_estimate(capacity_state, new_ekf.soc, variance, a.nominal_capacity_ah,
-                                                 settings.capacity)
+    capacity, capacity_sigma = capacity_estimate(capacity_state, new_ekf.soc, variance, new_ekf.bias_a,
+                                                 a.nominal_capacity_ah, settings.capacity)
     growth = delta_r0(resistance_state, a.nominal_capacity_ah, a.reference_r0_ohm, settings.resistance)
     return EstimatorState(new_ekf, capacity_state, resistance_state, clock, sigma, capacity, capacity_sigma, growth)

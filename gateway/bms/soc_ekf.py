@@ -20,7 +20,7 @@ shrinks where the OCV is steep and grows on a flat plateau or while coasting.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -37,12 +37,17 @@ class EkfSettings:
     initial_bias_sigma_c_rate: float = 0.001  # unknown offset at start, in C
     restored_soc_sigma: float = 0.05  # when started at a given SoC without its covariance
     min_initial_soc_sigma: float = 0.02
+    # A long rest reveals the current sensor's offset: the true current is then taken as zero.
+    rest_current_c_rate: float = 0.02
+    rest_min_s: float = 300.0
+    rest_reading_sigma_c_rate: float = 0.005  # per reading: sensor noise plus what a resting pack may draw
     max_gap_s: float = 10.0  # longer intervals coast: no integration, SoC uncertainty grows
     coasting_current_c_rate: float = 0.5  # assumed size of a current the sensor did not report
     # The reported sigma: the same recursion with realistic, correlated error levels (see module doc).
-    reported_capacity_error_fraction: float = 0.03
-    reported_bias_error_c_rate: float = 0.002
+    reported_capacity_error_fraction: float = 0.03  # of the SoC moved; persists, so it adds up linearly
+    reported_bias_error_c_rate: float = 0.002  # likewise, over time
     reported_ocv_error_v: float = 0.005
+    reported_error_correlation_s: float = 300.0  # voltage errors this far apart count as independent
     reported_soc_floor: float = 0.01  # systematic model error that no averaging removes
 
 
@@ -55,18 +60,20 @@ class EkfState:
     p_soc: FloatArray  # covariance entries
     p_cross: FloatArray
     p_bias: FloatArray
-    p_reported: FloatArray  # shadow SoC variance that is published as sigma
+    p_reported: FloatArray  # shadow SoC variance of the white errors, published with drift_sigma
+    drift_sigma: FloatArray  # shadow SoC sigma of the persistent errors (capacity, offset) since the last anchor
     rc_current_a: FloatArray  # pairs x packs x cells
     hysteresis: FloatArray  # -1 (after discharge) .. +1 (after charge)
     coasted_soc: FloatArray  # charge (in SoC) that may have been missed since coasting began
     branch_doubt_a: FloatArray  # how far the RC branch currents may be off after coasting (decays)
+    quiet_s: FloatArray  # how long the measured current has stayed below the rest threshold
     initialised: BoolArray
 
     @classmethod
     def empty(cls, shape: tuple[int, int], pairs: int) -> EkfState:
         zeros = np.zeros(shape)
-        return cls(np.full(shape, 0.5), zeros, zeros, zeros, zeros, zeros, np.zeros((pairs, *shape)), zeros, zeros,
-                   zeros, np.zeros(shape, dtype=bool))
+        return cls(np.full(shape, 0.5), zeros, zeros, zeros, zeros, zeros, zeros, np.zeros((pairs, *shape)), zeros,
+                   zeros, zeros, zeros, np.zeros(shape, dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -100,10 +107,12 @@ def initialise(state: EkfState, which: BoolArray, soc: FloatArray, soc_sigma: Fl
         p_bias=np.where(which, bias_variance, state.p_bias),
         p_reported=np.where(which, np.maximum(soc_sigma**2 - settings.reported_soc_floor**2, 0.0),
                             state.p_reported),
+        drift_sigma=np.where(which, 0.0, state.drift_sigma),
         rc_current_a=np.where(which, 0.0, state.rc_current_a),
         hysteresis=np.where(which, 0.0, state.hysteresis),
         coasted_soc=np.where(which, 0.0, state.coasted_soc),
         branch_doubt_a=np.where(which, 0.0, state.branch_doubt_a),
+        quiet_s=np.where(which, 0.0, state.quiet_s),
         initialised=state.initialised | which,
     )
 
@@ -160,9 +169,9 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
         + missed_variance
     p_cross = state.p_cross + b * state.p_bias
     p_bias = state.p_bias + (settings.bias_noise_c_rate_per_s * cells.nominal_capacity_ah) ** 2 * dt_s
-    p_reported = state.p_reported + missed_variance \
-        + (settings.reported_capacity_error_fraction * current * scale) ** 2 \
-        + (settings.reported_bias_error_c_rate * dt_s / 3600.0) ** 2
+    p_reported = state.p_reported + missed_variance
+    drift = state.drift_sigma + settings.reported_capacity_error_fraction * np.abs(current * scale) \
+        + settings.reported_bias_error_c_rate * dt_s / 3600.0
 
     params = cells.tables.lookup(cells.model_index, soc, temperature_c)  # one lookup serves both steps
     rc, hysteresis = _rc_and_hysteresis(state, current, dt_s, params, scale, cells)
@@ -183,21 +192,31 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     correcting = active & measured & np.isfinite(cell_voltage_v) & ~coasting
     weight = np.where(correcting, 1.0 / (ph_soc * h_soc + ph_bias * h_bias + noise), 0.0)
     innovation = np.where(correcting, cell_voltage_v - predicted, 0.0)
-    reported_noise = noise + settings.reported_ocv_error_v**2
-    reported_weight = np.where(correcting, 1.0 / (p_reported * h_soc * h_soc + reported_noise), 0.0)
+    # The shadow recursion counts one independent voltage error per correlation time, not per sample.
+    independent_every = max(settings.reported_error_correlation_s / max(dt_s, 1e-3), 1.0)
+    reported_noise = (noise + settings.reported_ocv_error_v**2) * independent_every
+    reported_total = p_reported + drift * drift
+    reported_weight = np.where(correcting, 1.0 / (reported_total * h_soc * h_soc + reported_noise), 0.0)
+    kept = 1.0 - reported_total * h_soc * h_soc * reported_weight  # the share of the variance left
     new = EkfState(
         soc=np.clip(soc + ph_soc * weight * innovation, 0.0, 1.0),
         bias_a=state.bias_a + ph_bias * weight * innovation,
         p_soc=p_soc - ph_soc * ph_soc * weight,
         p_cross=p_cross - ph_soc * ph_bias * weight,
         p_bias=p_bias - ph_bias * ph_bias * weight,
-        p_reported=p_reported - (p_reported * h_soc) ** 2 * reported_weight,
+        p_reported=p_reported * kept,
+        drift_sigma=drift * np.sqrt(kept),
         rc_current_a=rc,
         hysteresis=hysteresis,
         coasted_soc=coasted,
         branch_doubt_a=doubt,
+        quiet_s=np.where(np.abs(current) < settings.rest_current_c_rate * cells.nominal_capacity_ah,
+                         state.quiet_s + dt_s, 0.0) * ~coasting,
         initialised=state.initialised,
     )
+    resting = active & (new.quiet_s >= settings.rest_min_s)
+    if resting.any():
+        new = _observe_offset_at_rest(new, resting, current, cells, settings)
     if not active.all():
         new = _keep_inactive(state, new, active)
     return new, Prediction(without_growth, correcting)
@@ -217,6 +236,22 @@ def _branch_doubt(doubt: FloatArray, coasting: BoolArray, unknown_a: FloatArray,
     return doubt, noise + (params.rc_r_ohm.sum(axis=0) * doubt) ** 2
 
 
+def _observe_offset_at_rest(state: EkfState, resting: BoolArray, current_a: FloatArray, cells: CellArrays,
+                            settings: EkfSettings) -> EkfState:
+    """Kalman update with the pseudo-measurement `true current = 0`, i.e. bias = -measured current."""
+    reading_variance = (settings.rest_reading_sigma_c_rate * cells.nominal_capacity_ah) ** 2
+    weight = np.where(resting, 1.0 / (state.p_bias + reading_variance), 0.0)
+    innovation = np.where(resting, -current_a - state.bias_a, 0.0)
+    return replace(
+        state,
+        soc=np.clip(state.soc + state.p_cross * weight * innovation, 0.0, 1.0),
+        bias_a=state.bias_a + state.p_bias * weight * innovation,
+        p_soc=state.p_soc - state.p_cross**2 * weight,
+        p_cross=state.p_cross - state.p_cross * state.p_bias * weight,
+        p_bias=state.p_bias - state.p_bias**2 * weight,
+    )
+
+
 def _keep_inactive(old: EkfState, new: EkfState, active: BoolArray) -> EkfState:
     kept = {f.name: np.where(active, getattr(new, f.name), getattr(old, f.name)) for f in fields(EkfState)
             if f.name != "initialised"}
@@ -224,6 +259,7 @@ def _keep_inactive(old: EkfState, new: EkfState, active: BoolArray) -> EkfState:
 
 
 def reported_soc_sigma(state: EkfState, settings: EkfSettings) -> FloatArray:
-    """The published SoC sigma: the shadow variance plus the systematic floor."""
-    result: FloatArray = np.sqrt(np.maximum(state.p_reported, 0.0) + settings.reported_soc_floor**2)
+    """The published SoC sigma: the shadow variances plus the systematic floor."""
+    result: FloatArray = np.sqrt(np.maximum(state.p_reported, 0.0) + state.drift_sigma**2
+                                 + settings.reported_soc_floor**2)
     return result
