@@ -6,10 +6,12 @@ description and the Part 8 type with exactly the properties it needs:
     Double with a unit   AnalogItemType              + EURange, EngineeringUnits
     Int32 with an enum   MultiStateValueDiscreteType + EnumValues, ValueAsText
     anything else        BaseDataVariableType (identity entries: PropertyType)
+    a histogram's edges  PropertyType, Double array, constant (written when added)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from asyncua import ua
@@ -100,6 +102,21 @@ class NodeBatch:
                             ObjectIds.HasProperty)
         self._value_nodes.append(new_id)
         return new_id
+
+    def add_constant_property(self, parent: ua.NodeId, path: str, browse_name: str, description: str,
+                              values: Sequence[float]) -> ua.NodeId:
+        """A property of the gateway's namespace holding a fixed Double array (e.g. BandEdges), Good from
+        the start: it is part of the node map, not of a snapshot."""
+        attributes = ua.VariableAttributes()
+        attributes.DisplayName = ua.LocalizedText(browse_name)
+        attributes.Description = ua.LocalizedText(description)
+        attributes.DataType = ns0(ObjectIds.Double)
+        attributes.Value = ua.Variant([float(v) for v in values], ua.VariantType.Double)
+        attributes.ValueRank = ua.ValueRank.OneDimension
+        attributes.ArrayDimensions = [len(values)]
+        attributes.AccessLevel = attributes.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
+        return self._add(parent, path, ua.QualifiedName(browse_name, self.namespace), ua.NodeClass.Variable,
+                         attributes, ObjectIds.PropertyType, ObjectIds.HasProperty)
 
     async def commit(self, server: Server) -> None:
         if not self._items:

@@ -6,7 +6,8 @@
         └── Packs                       ns=<ns>;s=site/packs
             └── <pack id>               ns=<ns>;s=site/packs/<pack id>
                 ├── <pack variables>
-                ├── Cells / Temperatures (array folders; elements added when a snapshot shows them)
+                ├── Cells / Temperatures / TimeAtTemperature / TimeAtSoC (array folders; elements
+                │   added when a snapshot shows them; a histogram's folder has a BandEdges property)
                 └── Identity (properties)
 
 The static part is built before the server listens; array elements (one per cell or sensor) are
@@ -23,7 +24,7 @@ from asyncua import ua
 
 from gateway.adapters.opcua_nodes import NodeBatch
 from gateway.adapters.opcua_types import ObjectIds, Server, ns0
-from gateway.codec.node_model import NodeMap, NodeVariable, pack_path, site_path
+from gateway.codec.node_model import ArrayGroup, Bands, NodeMap, NodeVariable, pack_path, site_path
 from gateway.codec.node_values import element_count
 from gateway.domain.snapshot import PackSnapshot
 
@@ -64,8 +65,12 @@ class AddressSpace:
             for variable in node_map.pack:
                 self._variable(pack, pack_path(pack_id, variable.id), variable)
             for group in node_map.arrays:
-                batch.add_object(pack, pack_path(pack_id, group.id), group.browse_name, group.description,
-                                 folder=True, organized=True)
+                folder = batch.add_object(pack, pack_path(pack_id, group.id), group.browse_name,
+                                          group.description, folder=True, organized=True)
+                if group.bands is not None:
+                    batch.add_constant_property(folder, pack_path(pack_id, group.band_edges_key), "BandEdges",
+                                                _band_edges_description(group, group.bands),
+                                                group.bands.edges)
                 self._elements[pack_id, group.id] = 0
             identity = node_map.identity
             identity_id = batch.add_object(pack, pack_path(pack_id, identity.id), identity.browse_name,
@@ -85,7 +90,7 @@ class AddressSpace:
                 continue
             folder = batch.node_id(pack_path(pack.pack_id, group.id))
             for n in range(built + 1, wanted + 1):
-                description = group.element_description.format(n=n)
+                description = group.element_text(n)
                 if group.flat:
                     path = pack_path(pack.pack_id, group.element_key(n))
                     self._variable(folder, path, group.variables[0], group.element_name(n), description,
@@ -108,3 +113,10 @@ class AddressSpace:
                                            organized=organized)
         text_id = self._batch.node_id(f"{path}/value_as_text") if variable.enum is not None else None
         self.slots[path] = Slot(node_id, variable, text_id)
+
+
+def _band_edges_description(group: ArrayGroup, bands: Bands) -> str:
+    last = bands.count
+    return (f"edges of the {bands.quantity} bands, {bands.unit_text}: "
+            f"{group.element_name(1)} is under the first edge, {group.element_name(2)} from the first "
+            f"(included) to under the second, ..., {group.element_name(last)} at or above the last")

@@ -4,11 +4,16 @@ Every per-pack series carries the label `pack` (the configured pack id). Unknown
 or stale because the pack is offline) are exported as NaN; `bmsgw_pack_up` says which packs are
 fresh. Charge is exported in coulombs (1 Ah = 3600 C) and energy in joules (1 Wh = 3600 J), the
 Prometheus base units; see docs/metrics.md.
+
+The usage histograms (time at temperature / SoC) are counters of seconds with a `band` label
+"<low>..<high>" built from the estimator's band edges (gateway.bms.usage): the low edge is included,
+the open ends are "-Inf" and "+Inf", e.g. band="20..30", band="60..+Inf".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from itertools import pairwise
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -17,6 +22,7 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
+from gateway.bms.usage import SOC_BAND_EDGES, TEMPERATURE_BAND_EDGES_C
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.snapshot import PackSnapshot
 
@@ -56,6 +62,14 @@ _PACK_GAUGES: tuple[tuple[str, str, _Getter], ...] = (
      lambda p: p.soc_min),
     ("bmsgw_pack_cell_soc_max_ratio", "Highest cell state of charge in the pack (0..1).",
      lambda p: p.soc_max),
+    ("bmsgw_pack_soc_sigma_ratio", "One-sigma uncertainty of the pack state of charge (0..1).",
+     lambda p: p.soc_sigma),
+    ("bmsgw_pack_soh_resistance_ratio",
+     "State of health by resistance (1 new, 0 at the end-of-life resistance growth).",
+     lambda p: p.soh_resistance),
+    ("bmsgw_pack_current_bias_amperes",
+     "Estimated current-sensor error; true current = measured current + bias.",
+     lambda p: p.current_bias_a),
 )
 
 _PACK_COUNTERS: tuple[tuple[str, str, _Getter], ...] = (
@@ -87,6 +101,7 @@ def pack_families(packs: Sequence[PackSnapshot]) -> Iterator[Metric]:
     yield _info(packs)
     yield from _alarms(packs)
     yield from _cells(packs)
+    yield from _usage_histograms(packs)
 
 
 def _info(packs: Sequence[PackSnapshot]) -> Metric:
@@ -128,19 +143,58 @@ def _alarms(packs: Sequence[PackSnapshot]) -> Iterator[Metric]:
     yield level
 
 
+_CellGetter = Callable[[PackSnapshot], Sequence[float]]
+
+_CELL_GAUGES: tuple[tuple[str, str, _CellGetter], ...] = (
+    ("bmsgw_cell_voltage_volts", "Cell voltage.", lambda p: p.cell_voltage_v),
+    ("bmsgw_cell_soc_ratio", "Cell state of charge (0..1).", lambda p: p.cell_soc),
+    ("bmsgw_cell_soc_sigma_ratio", "One-sigma uncertainty of the cell state of charge (0..1).",
+     lambda p: p.cell_soc_sigma),
+    ("bmsgw_cell_capacity_coulombs", "Learned cell capacity in coulombs (divide by 3600 for Ah).",
+     lambda p: tuple(ah * SECONDS_PER_HOUR for ah in p.cell_capacity_ah)),
+    ("bmsgw_cell_resistance_ohms",
+     "Learned cell DC resistance (10 s pulse), referred to 50 % SoC and 25 degrees Celsius.",
+     lambda p: p.cell_resistance_ohm),
+)
+
+_USAGE_COUNTERS: tuple[tuple[str, str, tuple[float, ...], _CellGetter], ...] = (
+    ("bmsgw_pack_time_at_temperature_seconds",
+     "Time the pack has been online with its hottest sensor in the band (degrees Celsius, low edge included).",
+     TEMPERATURE_BAND_EDGES_C, lambda p: p.time_at_temperature_s),
+    ("bmsgw_pack_time_at_soc_seconds",
+     "Time the pack has been online with its state of charge in the band (ratio 0..1, low edge included).",
+     SOC_BAND_EDGES, lambda p: p.time_at_soc_s),
+)
+
+
+def band_labels(edges: Sequence[float]) -> tuple[str, ...]:
+    """The `band` label of each band: "-Inf..<e0>", "<e0>..<e1>", ..., "<en>..+Inf"."""
+    bounds = ["-Inf", *(f"{edge:g}" for edge in edges), "+Inf"]
+    return tuple(f"{low}..{high}" for low, high in pairwise(bounds))
+
+
 def _cells(packs: Sequence[PackSnapshot]) -> Iterator[Metric]:
-    voltage = GaugeMetricFamily("bmsgw_cell_voltage_volts", "Cell voltage.", labels=["pack", "cell"])
-    soc = GaugeMetricFamily("bmsgw_cell_soc_ratio", "Cell state of charge (0..1).", labels=["pack", "cell"])
+    for name, documentation, getter in _CELL_GAUGES:
+        gauge = GaugeMetricFamily(name, documentation, labels=["pack", "cell"])
+        for pack in packs:
+            for number, value in enumerate(getter(pack), start=1):
+                gauge.add_metric([pack.pack_id, str(number)], value)
+        yield gauge
     temperature = GaugeMetricFamily(
         "bmsgw_cell_temperature_celsius", "Temperature of one pack sensor.", labels=["pack", "sensor"]
     )
     for pack in packs:
-        for number, value in enumerate(pack.cell_voltage_v, start=1):
-            voltage.add_metric([pack.pack_id, str(number)], value)
-        for number, value in enumerate(pack.cell_soc, start=1):
-            soc.add_metric([pack.pack_id, str(number)], value)
         for number, value in enumerate(pack.temperature_c, start=1):
             temperature.add_metric([pack.pack_id, str(number)], value)
-    yield voltage
-    yield soc
     yield temperature
+
+
+def _usage_histograms(packs: Sequence[PackSnapshot]) -> Iterator[Metric]:
+    for name, documentation, edges, getter in _USAGE_COUNTERS:
+        labels = band_labels(edges)
+        counter = CounterMetricFamily(name, documentation, labels=["pack", "band"])
+        for pack in packs:
+            # a snapshot without usage history has no bands; otherwise one value per band, in order
+            for band, seconds in zip(labels, getter(pack), strict=False):
+                counter.add_metric([pack.pack_id, band], seconds)
+        yield counter

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from gateway.codec.node_map import ENUMS, load_node_map
-from gateway.codec.node_model import ArrayGroup, EngineeringUnit, NodeMap, NodeVariable
+from gateway.codec.node_model import ArrayGroup, Bands, EngineeringUnit, NodeMap, NodeVariable
 from gateway.domain.alarms import ALARM_DESCRIPTIONS
 from gateway.settings import DEFAULT_MAPPINGS_DIR
 
@@ -42,10 +42,13 @@ def render_markdown(node_map: NodeMap) -> str:
     for group in node_map.arrays:
         first, second = group.element_name(1), group.element_name(2)
         suffix = "" if group.flat else "/<path>"
+        each = "one per entry the pack has" if group.bands is None else f"one per band ({group.bands.count})"
         parts += ["", f"### {group.browse_name}: `site/packs/<pack id>/{group.element_key(1)}{suffix}`", "",
-                  f"{_sentence(group.description)}: {first}, {second}, ... one per entry the pack has, added "
+                  f"{_sentence(group.description)}: {first}, {second}, ... {each}, added "
                   "with the first snapshot that shows them.", "",
                   _table(_elements(group), _first_element_key(group))]
+        if group.bands is not None:
+            parts += ["", *_bands(group, group.bands)]
     parts += ["", f"### {identity.browse_name} properties: `site/packs/<pack id>/{identity.id}/<path>`", "",
               f"{_sentence(identity.description)}.", "",
               _table(identity.properties, identity.property_key, properties=True)]
@@ -80,6 +83,17 @@ def _table(variables: Iterable[NodeVariable], key_of: Callable[[NodeVariable], s
     return "\n".join(rows)
 
 
+def _bands(group: ArrayGroup, bands: Bands) -> list[str]:
+    lines = [f"The bands of the {bands.quantity}, {bands.unit_text}; a band includes "
+             f"its lower edge. The folder's property `BandEdges` (NodeId path `{group.band_edges_key}`, "
+             f"Double array, constant) holds the edges: {', '.join(f'{e:g}' for e in bands.edges)}.",
+             "", "| Element | NodeId path | Band |", "|---|---|---|"]
+    for n in range(1, bands.count + 1):
+        key = group.element_key(n) if group.flat else f"{group.element_key(n)}/<path>"
+        lines.append(f"| {group.element_name(n)} | `{key}` | {bands.text(n)} |")
+    return lines
+
+
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -88,8 +102,7 @@ def _elements(group: ArrayGroup) -> tuple[NodeVariable, ...]:
     """The variables of the first element, flat ones named and described as that element."""
     if not group.flat:
         return group.variables
-    return tuple(dataclasses.replace(v, browse_name=group.element_name(1),
-                                     description=group.element_description.format(n=1))
+    return tuple(dataclasses.replace(v, browse_name=group.element_name(1), description=group.element_text(1))
                  for v in group.variables)
 
 
@@ -109,6 +122,9 @@ def _units(node_map: NodeMap) -> list[EngineeringUnit]:
     for variable in _all(node_map):
         if variable.unit is not None:
             found[variable.unit.code] = variable.unit
+    for group in node_map.arrays:
+        if group.bands is not None:
+            found[group.bands.unit.code] = group.bands.unit
     return [found[code] for code in sorted(found)]
 
 

@@ -6,13 +6,17 @@ Every problem names the file, the key and the fix; all of them are reported at o
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Sequence
 from enum import IntEnum
+from itertools import pairwise
 from pathlib import Path
+from string import Formatter
 
 from gateway.codec.node_model import (
     ArrayGroup,
+    Bands,
     DataType,
     EngineeringUnit,
     EnumDescription,
@@ -23,6 +27,7 @@ from gateway.codec.node_model import (
 from gateway.codec.node_sources import Kind, Level, sources
 from gateway.codec.node_spec import (
     ArraySpec,
+    BandsSpec,
     NodeMapSpec,
     PackVariableSpec,
     PropertySpec,
@@ -100,6 +105,14 @@ class _Compiler:
     def array(self, spec: ArraySpec, key: str) -> ArrayGroup:
         for field_name in ("element", "element_description"):
             self.check_pattern(getattr(spec, field_name), f"{key}.{field_name}")
+        bands = self.bands(spec.bands, key) if spec.bands is not None else None
+        has_band = "band" in _field_names(spec.element_description)
+        if spec.bands is not None and not has_band:
+            self.problem(f"{key}.element_description", "does not name the band of the element",
+                         "add {band} (it reads e.g. 'from 10 °C to under 20 °C')")
+        elif spec.bands is None and has_band:
+            self.problem(f"{key}.element_description", "uses {band}, but the array has no bands",
+                         "add bands: {edges, unit, quantity}, or remove {band}")
         if spec.variable is not None:
             flat = self.variable(spec.variable, f"{key}.variable", "array", ident="value",
                                  browse_name="Value", description=spec.element_description,
@@ -109,12 +122,29 @@ class _Compiler:
             variables = self.named(spec.variables or [], f"{key}.variables", "array")
             self.unique(f"{key}.variables", [(v.id, v.browse_name) for v in spec.variables or []])
         return ArrayGroup(spec.id, spec.browse_name, spec.description, spec.element, spec.element_description,
-                          variables, flat=spec.variable is not None)
+                          variables, flat=spec.variable is not None, bands=bands)
+
+    def bands(self, spec: BandsSpec, key: str) -> Bands | None:
+        edges = tuple(spec.edges)
+        if not all(math.isfinite(edge) for edge in edges) or any(b <= a for a, b in pairwise(edges)):
+            self.problem(f"{key}.bands.edges", f"{list(edges)} is not a strictly increasing list of numbers",
+                         "list the finite band edges in increasing order (the open bands below the first "
+                         "and above the last edge are added)")
+        unit = self.units.get(spec.unit)
+        if unit is None:
+            self.problem(f"{key}.bands.unit", f"unit {spec.unit!r} is not defined under units:",
+                         f"add it under units: (symbol, name), or use one of {sorted(self.units)}")
+            return None
+        return Bands(edges, unit, spec.quantity)
 
     def check_pattern(self, pattern: str, key: str) -> None:
         fix = "use a str.format pattern with the element number {n}, e.g. Cell{n:02d}"
+        described = key.endswith(".element_description")  # may tell the elements apart by {band} instead
         try:
-            first, second = pattern.format(n=1), pattern.format(n=2)
+            if described:
+                first, second = pattern.format(n=1, band="band 1"), pattern.format(n=2, band="band 2")
+            else:
+                first, second = pattern.format(n=1), pattern.format(n=2)
         except (KeyError, IndexError, ValueError) as error:
             self.problem(key, f"is not a valid pattern ({error})", fix)
             return
@@ -206,3 +236,11 @@ class _Compiler:
                     self.problem(key, f"{kind} {name!r} is used twice",
                                  f"give each node under {key} its own {kind}")
                 seen.add(name)
+
+
+def _field_names(pattern: str) -> set[str]:
+    """The replacement fields of a str.format pattern ({n:02d} -> "n"); none if it does not parse."""
+    try:
+        return {name for _, name, _, _ in Formatter().parse(pattern) if name}
+    except ValueError:
+        return set()

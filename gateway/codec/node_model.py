@@ -10,11 +10,13 @@ too (see docs/opcua.md):
     site/packs/<pack id>                   one pack object
     site/packs/<pack id>/<variable id>     pack variables
     site/packs/<pack id>/<array id>/<element id>[/<variable id>]   Cells/Cell01/Voltage, ...
+    site/packs/<pack id>/<array id>/band_edges                     the edges of a histogram's bands
     site/packs/<pack id>/<identity id>/<property id>               Identity/SerialNumber, ...
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -85,19 +87,75 @@ class NodeVariable:
 
 
 @dataclass(frozen=True, slots=True)
+class Bands:
+    """The bands of a histogram: band 1 is below edges[0], band n covers [edges[n-2], edges[n-1]) (lower
+    edge included), the last band is at or above edges[-1]; so there is one band more than edges."""
+
+    edges: tuple[float, ...]  # increasing
+    unit: EngineeringUnit
+    quantity: str  # what the edges measure, e.g. "hottest sensor temperature"
+
+    @property
+    def count(self) -> int:
+        return len(self.edges) + 1
+
+    def bounds(self, n: int) -> tuple[float, float]:
+        """(low, high) of band n (1-based): low included, high excluded, -inf / inf at the open ends."""
+        if not 1 <= n <= self.count:
+            raise IndexError(f"band {n} of {self.count}")
+        low = self.edges[n - 2] if n > 1 else -math.inf
+        high = self.edges[n - 1] if n <= len(self.edges) else math.inf
+        return low, high
+
+    def text(self, n: int) -> str:
+        """Band n in words, e.g. "under -20 °C", "from 10 °C to under 20 °C", "at or above 60 °C"."""
+        low, high = self.bounds(n)
+        if math.isinf(low):
+            return f"under {self.quantity_text(high)}"
+        if math.isinf(high):
+            return f"at or above {self.quantity_text(low)}"
+        return f"from {self.quantity_text(low)} to under {self.quantity_text(high)}"
+
+    def quantity_text(self, value: float) -> str:
+        number = f"{value:g}"
+        return number if self.unit.symbol == "1" else f"{number} {self.unit.symbol}"
+
+    @property
+    def unit_text(self) -> str:
+        """How the edges are expressed, e.g. "in °C (CEL)", "as ratios (unit 1, C62)"."""
+        if self.unit.symbol == "1":
+            return f"as ratios (unit 1, {self.unit.code})"
+        return f"in {self.unit.symbol} ({self.unit.code})"
+
+
+@dataclass(frozen=True, slots=True)
 class ArrayGroup:
-    """A folder with one element per array entry: an object of variables, or (flat) one variable."""
+    """A folder with one element per array entry: an object of variables, or (flat) one variable.
+
+    With `bands`, the entries are the bands of a histogram: there are exactly `bands.count` elements,
+    and the folder has a `BandEdges` property (Double array, NodeId path `<array id>/band_edges`).
+    """
 
     id: str
     browse_name: str
     description: str
     element: str  # str.format pattern with {n} (1-based), e.g. "Cell{n:02d}"
-    element_description: str
+    element_description: str  # str.format pattern with {n} and, for bands, {band} (Bands.text)
     variables: tuple[NodeVariable, ...]
     flat: bool  # True: each element is the single variable itself (id / browse name unused)
+    bands: Bands | None = None
 
     def element_name(self, n: int) -> str:
         return self.element.format(n=n)
+
+    def element_text(self, n: int) -> str:
+        """The description of element n."""
+        band = self.bands.text(n) if self.bands is not None and n <= self.bands.count else ""
+        return self.element_description.format(n=n, band=band)
+
+    @property
+    def band_edges_key(self) -> str:
+        return f"{self.id}/band_edges"
 
     def element_key(self, n: int) -> str:
         return f"{self.id}/{self.element_name(n).lower()}"

@@ -48,14 +48,23 @@ class FlatElementSpec(ValueSpec):
     live: bool = True
 
 
+class BandsSpec(_Spec):
+    """The elements are the bands of a histogram: below edges[0], [edges[i-1], edges[i]), at or above edges[-1]."""
+
+    edges: list[float] = Field(min_length=1)
+    unit: UnitCode = Field(description="unit of the edges, a code under units:")
+    quantity: Description = Field(description="what the edges measure, e.g. 'hottest sensor temperature'")
+
+
 class ArraySpec(_Spec):
     id: NodeIdSegment
     browse_name: BrowseName
     description: Description
     element: str = Field(min_length=1, description="str.format pattern with {n}, e.g. Cell{n:02d}")
-    element_description: str = Field(min_length=1, description="str.format pattern with {n}")
+    element_description: str = Field(min_length=1, description="str.format pattern with {n} (and {band})")
     variables: list[PackVariableSpec] | None = Field(default=None, min_length=1)
     variable: FlatElementSpec | None = None
+    bands: BandsSpec | None = None
 
     @model_validator(mode="after")
     def _one_layout(self) -> ArraySpec:

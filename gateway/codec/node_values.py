@@ -73,7 +73,7 @@ def pack_values(node_map: NodeMap, pack: PackSnapshot) -> dict[str, NodeValue]:
     values = {v.id: convert(v, v.read(pack), offline=offline) for v in node_map.pack}
     for group in node_map.arrays:
         columns = [(variable, _entries(variable.read(pack))) for variable in group.variables]
-        length = max((len(entries) for _, entries in columns), default=0)
+        length = _count(group, max((len(entries) for _, entries in columns), default=0))
         for variable, entries in columns:
             for index in range(length):
                 raw = entries[index] if index < len(entries) else math.nan
@@ -85,8 +85,12 @@ def pack_values(node_map: NodeMap, pack: PackSnapshot) -> dict[str, NodeValue]:
 
 
 def element_count(group: ArrayGroup, pack: PackSnapshot) -> int:
-    """How many elements a pack's array group has: the longest of its sources."""
-    return max((len(_entries(variable.read(pack))) for variable in group.variables), default=0)
+    """How many elements a pack's array group has: the longest of its sources (at most one per band)."""
+    return _count(group, max((len(_entries(variable.read(pack))) for variable in group.variables), default=0))
+
+
+def _count(group: ArrayGroup, longest: int) -> int:
+    return longest if group.bands is None else min(longest, group.bands.count)
 
 
 def _entries(raw: object) -> tuple[object, ...]:

@@ -27,6 +27,7 @@ from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.snapshot import GatewaySnapshot
 from gateway.runtime.hub import SnapshotHub
 from gateway.settings import DEFAULT_MAPPINGS_DIR, OpcUaSettings
+from tests.adapters.estimates import with_own_estimates
 from tests.factories import make_snapshot
 from tests.ports import free_tcp_port
 
@@ -76,9 +77,11 @@ def native_node_map_fixture() -> NodeMap:
 
 
 def served_snapshot(sequence: int = 1) -> GatewaySnapshot:
-    """pack-01 online, pack-02 online with a warning and a trip, pack-03 offline."""
+    """pack-01 online, pack-02 online with a warning and a trip, pack-03 offline; the estimator's
+    values differ from pack to pack (see `with_own_estimates`)."""
     alarms = {1: {AlarmCode.CELL_OVERTEMPERATURE: Severity.WARNING, AlarmCode.SENSOR_FAULT: Severity.TRIP}}
-    return make_snapshot(packs=3, sequence=sequence, offline=(2,), alarms=alarms)
+    snapshot = make_snapshot(packs=3, sequence=sequence, offline=(2,), alarms=alarms)
+    return with_own_estimates(snapshot)
 
 
 @asynccontextmanager

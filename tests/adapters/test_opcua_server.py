@@ -20,9 +20,11 @@ from gateway.adapters.opcua_server import OpcUaOutput
 from gateway.adapters.opcua_tree import AddressSpace
 from gateway.adapters.opcua_types import Server
 from gateway.adapters.opcua_values import ValueWriter
-from gateway.codec.node_model import UNECE_NAMESPACE_URI, NodeMap, pack_path, site_path
+from gateway.bms.usage import SOC_BAND_EDGES, TEMPERATURE_BAND_EDGES_C
+from gateway.codec.node_model import UNECE_NAMESPACE_URI, NodeMap, pack_path, site_path, unece_unit_id
 from gateway.codec.node_values import Quality, pack_values, site_values
 from gateway.domain.alarms import AlarmCode, Severity
+from gateway.domain.snapshot import PackSnapshot
 from gateway.domain.states import ContactorState, PackState
 from gateway.errors import AdapterError
 from gateway.runtime.hub import SnapshotHub
@@ -44,6 +46,7 @@ from tests.adapters.conftest_opcua import (
 from tests.factories import make_snapshot
 
 ANALOG_ITEM_TYPE = ua.NodeId(ua.Int32(2368), ua.Int16(0))
+PROPERTY_TYPE = ua.NodeId(ua.Int32(68), ua.Int16(0))
 MULTI_STATE_VALUE_DISCRETE_TYPE = ua.NodeId(ua.Int32(11238), ua.Int16(0))
 shared = pytest.mark.asyncio(loop_scope="module")
 
@@ -76,20 +79,26 @@ async def test_address_space_tree(served: Served) -> None:
     assert await browse_names(packs) == list(OPCUA_PACK_IDS)
     pack = await packs.get_child(["2:pack-01"])
     assert pack.nodeid.to_string() == "ns=2;s=site/packs/pack-01"
-    assert await browse_names(pack) == [v.browse_name for v in node_map.pack] + ["Cells", "Temperatures",
-                                                                                   "Identity"]
+    assert await browse_names(pack) == [v.browse_name for v in node_map.pack] + [
+        "Cells", "Temperatures", "TimeAtTemperature", "TimeAtSoC", "Identity"]
     cells = await pack.get_child(["2:Cells"])
     names = await browse_names(cells)
     assert (len(names), names[0], names[-1]) == (32, "Cell01", "Cell32")
     cell = await cells.get_child(["2:Cell32"])
     assert cell.nodeid.to_string() == "ns=2;s=site/packs/pack-01/cells/cell32"
-    assert await browse_names(cell) == ["Voltage", "SoC"]
+    assert await browse_names(cell) == ["Voltage", "SoC", "SoCSigma", "Capacity", "Resistance"]
     temperatures = await pack.get_child(["2:Temperatures"])
     assert (await browse_names(temperatures))[-1] == "Temperature08"
+    bands = [f"Band{n:02d}" for n in range(1, 11)]
+    for folder in ("TimeAtTemperature", "TimeAtSoC"):
+        assert await browse_names(await pack.get_child([f"2:{folder}"])) == ["BandEdges", *bands], folder
+    band = await pack.get_child(["2:TimeAtSoC", "2:Band03"])
+    assert band.nodeid.to_string() == "ns=2;s=site/packs/pack-01/time_at_soc/band03"
     identity = await pack.get_child(["2:Identity"])
     assert await browse_names(identity) == [p.browse_name for p in node_map.identity.properties]
     never_seen = await packs.get_child(["2:pack-99"])
     assert await browse_names(await never_seen.get_child(["2:Cells"])) == []
+    assert await browse_names(await never_seen.get_child(["2:TimeAtSoC"])) == ["BandEdges"]
 
 
 @shared
@@ -119,7 +128,8 @@ async def test_analog_items_carry_units_and_ranges(served: Served) -> None:
     expected_units = {"voltage": ("VLT", "V", 0x564C54), "current": ("AMP", "A", 0x414D50),
                       "soc": ("C62", "1", 0x433632), "temperature_max": ("CEL", "°C", 0x43454C),
                       "capacity": ("AMH", "A·h", 0x414D48), "wh_charged": ("WHR", "W·h", 0x574852),
-                      "data_age": ("SEC", "s", 0x534543)}
+                      "data_age": ("SEC", "s", 0x534543), "soc_sigma": ("C62", "1", 0x433632),
+                      "soh_resistance": ("C62", "1", 0x433632), "current_bias": ("AMP", "A", 0x414D50)}
     for variable in served.server.node_map.pack:
         node = served.node(pack_path("pack-01", variable.id))
         definition = await node.read_type_definition()
@@ -181,6 +191,96 @@ async def test_alarm_masks(served: Served) -> None:
         AlarmCode.CELL_OVERTEMPERATURE.bit, 0, AlarmCode.SENSOR_FAULT.bit, int(Severity.TRIP)]
 
 
+def estimator_nodes(pack: PackSnapshot) -> dict[str, float]:
+    """NodeId path -> the snapshot value it must carry, for every value the state estimator adds,
+    written out from the snapshot attributes (not through node_values)."""
+    expected = {"soc_sigma": pack.soc_sigma, "soh_resistance": pack.soh_resistance,
+                "current_bias": pack.current_bias_a}
+    for n, (sigma, capacity, resistance) in enumerate(
+            zip(pack.cell_soc_sigma, pack.cell_capacity_ah, pack.cell_resistance_ohm, strict=True), start=1):
+        expected |= {f"cells/cell{n:02d}/soc_sigma": sigma, f"cells/cell{n:02d}/capacity": capacity,
+                     f"cells/cell{n:02d}/resistance": resistance}
+    expected |= {f"time_at_temperature/band{n:02d}": s for n, s in enumerate(pack.time_at_temperature_s, 1)}
+    expected |= {f"time_at_soc/band{n:02d}": s for n, s in enumerate(pack.time_at_soc_s, 1)}
+    return {pack_path(pack.pack_id, key): value for key, value in expected.items()}
+
+
+@shared
+async def test_estimator_values_read_back_equal_the_snapshot(served: Served) -> None:
+    online = served.snapshot.pack("pack-01")
+    expected = estimator_nodes(online) | estimator_nodes(served.snapshot.pack("pack-02"))
+    assert len(expected) == 2 * (3 + 32 * 3 + 10 + 10)
+    read = await read_all(served, list(expected))
+    for path, value in expected.items():
+        assert status_name(read[path]) == "Good", path
+        assert value_of(read[path]) == value, path
+    assert value_of(read[pack_path("pack-01", "current_bias")]) == -0.42
+    assert value_of(read[pack_path("pack-01", "cells/cell32/capacity")]) == pytest.approx(204.1)
+    assert value_of(read[pack_path("pack-02", "time_at_temperature/band06")]) == 7200.0 + 100.0 + 5
+
+
+@shared
+async def test_offline_pack_keeps_what_the_estimator_learned(served: Served) -> None:
+    """SoC sigma goes Bad with the SoC; learned values (like SoH and capacity) stay Good."""
+    offline = served.snapshot.pack("pack-03")
+    assert not offline.online
+    expected = estimator_nodes(offline)
+    read = await read_all(served, list(expected))
+    for path, value in expected.items():
+        if path.endswith("soc_sigma"):
+            assert status_name(read[path]) == "BadNoCommunication", path
+            assert value_of(read[path]) is None, path
+        else:
+            assert status_name(read[path]) == "Good", path
+            assert value_of(read[path]) == value, path
+
+
+@shared
+async def test_estimator_nodes_carry_units_and_ranges(served: Served) -> None:
+    expected = {"cells/cell07/soc_sigma": ("C62", "1", (0.0, 0.3)),
+                "cells/cell07/capacity": ("AMH", "A·h", (0.0, 500.0)),
+                "cells/cell07/resistance": ("OHM", "Ω", (0.0, 0.01)),
+                "time_at_temperature/band01": ("SEC", "s", (0.0, 1e9)),
+                "time_at_soc/band10": ("SEC", "s", (0.0, 1e9)),
+                "soc_sigma": ("C62", "1", (0.0, 0.3)), "current_bias": ("AMP", "A", (-20.0, 20.0))}
+    for key, (code, symbol, eu_range) in expected.items():
+        node = served.node(pack_path("pack-01", key))
+        assert await node.read_type_definition() == ANALOG_ITEM_TYPE, key
+        units = await (await node.get_child(["0:EngineeringUnits"])).read_value()
+        assert (units.UnitId, units.DisplayName.Text, units.NamespaceUri) == (
+            unece_unit_id(code), symbol, UNECE_NAMESPACE_URI), key
+        low_high = await (await node.get_child(["0:EURange"])).read_value()
+        assert (low_high.Low, low_high.High) == eu_range, key
+    resistance = served.node(pack_path("pack-01", "cells/cell07/resistance"))
+    description = (await resistance.read_description()).Text
+    assert description == "learned cell DC resistance (10 s pulse), referred to 50 % SoC and 25 °C"
+
+
+@shared
+@pytest.mark.parametrize(("folder", "edges", "band05"), [
+    ("time_at_temperature", TEMPERATURE_BAND_EDGES_C, "time online with the hottest sensor from 10 °C to under 20 °C"),
+    ("time_at_soc", SOC_BAND_EDGES, "time online with the pack SoC from 0.4 to under 0.5"),
+])
+async def test_histogram_bands_are_labelled(served: Served, folder: str, edges: tuple[float, ...],
+                                            band05: str) -> None:
+    """A SCADA engineer can label the bands from the server alone: BandEdges and each band's description."""
+    for pack_id in ("pack-01", "pack-99"):  # the edges are there before a pack is ever seen
+        band_edges = served.node(pack_path(pack_id, f"{folder}/band_edges"))
+        assert await band_edges.read_type_definition() == PROPERTY_TYPE
+        assert (await band_edges.read_browse_name()).to_string() == "2:BandEdges"
+        data_value = await band_edges.read_data_value()
+        assert status_name(data_value) == "Good"
+        assert value_of(data_value) == list(edges)
+        assert await band_edges.read_data_type() == ua.NodeId(ua.Int32(11), ua.Int16(0))  # Double
+        assert await band_edges.read_value_rank() == 1
+    description = (await served.node(pack_path("pack-01", f"{folder}/band_edges")).read_description()).Text
+    assert "Band01 is under the first edge" in description
+    assert "Band10 at or above the last" in description
+    band = served.node(pack_path("pack-01", f"{folder}/band05"))
+    assert (await band.read_description()).Text == band05
+    assert (await band.read_display_name()).Text == "Band05"
+
+
 async def _value_is(node: Node, expected: object) -> bool:
     return value_of(await node.read_data_value(raise_on_bad_status=False)) == expected
 
@@ -220,7 +320,7 @@ async def test_writer_writes_only_what_changed(native_node_map: NodeMap) -> None
     pack = dataclasses.replace(first.packs[0], soc=0.7)
     assert await writer.apply(dataclasses.replace(first, sequence=3, packs=(pack, first.packs[1]))) == 1
     offline = dataclasses.replace(pack, online=False, soc=0.71)  # only the live values turn bad
-    live = sum(1 for v in native_node_map.pack if v.live) + 32 * 2 + 8
+    live = sum(1 for v in native_node_map.pack if v.live) + 32 * 3 + 8  # cell voltage, SoC, SoC sigma
     assert await writer.apply(dataclasses.replace(first, sequence=4, packs=(offline, first.packs[1]))) == live + 1
     # a configured pack missing from a snapshot: all it had turns Bad_NoCommunication
     await writer.apply(dataclasses.replace(first, sequence=5, packs=(first.packs[0],)))

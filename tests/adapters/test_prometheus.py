@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import shutil
@@ -11,17 +12,22 @@ import socket
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import get_type_hints
 
 import pytest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.adapters.prometheus_collector import TickTimings
+from gateway.adapters.prometheus_collector import PrometheusCollector, TickTimings
+from gateway.adapters.prometheus_packs import band_labels
 from gateway.adapters.prometheus_server import PrometheusOutput
+from gateway.bms.usage import SOC_BAND_EDGES, TEMPERATURE_BAND_EDGES_C
 from gateway.domain.alarms import AlarmCode, Severity
+from gateway.domain.snapshot import PackSnapshot
 from gateway.errors import AdapterError
 from gateway.runtime.hub import SnapshotHub
 from gateway.settings import PrometheusSettings
+from tests.adapters.estimates import with_own_estimates
 from tests.factories import make_snapshot
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -87,12 +93,32 @@ async def _get(url: str) -> tuple[int, str, str]:
 
 
 async def _scrape(running: Running) -> Samples:
+    samples, _ = await _scrape_with_types(running)
+    return samples
+
+
+async def _scrape_with_types(running: Running) -> tuple[Samples, dict[str, str]]:
+    """The samples, and the TYPE of every family (by family name, without `_total`)."""
     status, content_type, body = await _get(running.url + "/metrics")
     assert status == 200
     assert content_type == CONTENT_TYPE_LATEST
+    families = list(text_string_to_metric_families(body))
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(body)
+        for family in families
+        for sample in family.samples
+    }, {family.name: family.type for family in families}
+
+
+def _samples_of(samples: Samples, name: str) -> Samples:
+    return {key: value for key, value in samples.items() if key[0] == name}
+
+
+def _collect(hub: SnapshotHub) -> Samples:
+    """The samples straight from the collector (for table checks that need no HTTP round trip)."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in PrometheusCollector(hub).collect()
         for sample in family.samples
     }
 
@@ -144,6 +170,114 @@ async def test_scraped_values_equal_the_snapshot(serve: Start) -> None:
     info = {"pack": "pack-02", "serial": "0000001001", "firmware": "1.2.3", "chemistry": "nmc",
             "cell_model": "nmc-200ah"}
     assert _value(samples, "bmsgw_pack_info", **info) == 1
+
+
+TEMPERATURE_BANDS = ("-Inf..-20", "-20..-10", "-10..0", "0..10", "10..20", "20..30", "30..40", "40..50",
+                     "50..60", "60..+Inf")
+SOC_BANDS = ("-Inf..0.1", "0.1..0.2", "0.2..0.3", "0.3..0.4", "0.4..0.5", "0.5..0.6", "0.6..0.7", "0.7..0.8",
+             "0.8..0.9", "0.9..+Inf")
+
+
+async def test_estimator_values_scraped_equal_the_snapshot(serve: Start) -> None:
+    hub = SnapshotHub()
+    snapshot = with_own_estimates(make_snapshot(packs=3, offline=(2,)))
+    await hub.publish(snapshot)
+    running = await serve(hub)
+
+    samples, types = await _scrape_with_types(running)
+
+    for pack in snapshot.packs:
+        name = pack.pack_id
+        assert _value(samples, "bmsgw_pack_soc_sigma_ratio", pack=name) == pack.soc_sigma
+        assert _value(samples, "bmsgw_pack_soh_resistance_ratio", pack=name) == pack.soh_resistance
+        assert _value(samples, "bmsgw_pack_current_bias_amperes", pack=name) == pack.current_bias_a
+        for number in range(1, 33):
+            cell = str(number)
+            sigma = _value(samples, "bmsgw_cell_soc_sigma_ratio", pack=name, cell=cell)
+            assert sigma == pack.cell_soc_sigma[number - 1]
+            capacity = _value(samples, "bmsgw_cell_capacity_coulombs", pack=name, cell=cell)
+            assert capacity == pack.cell_capacity_ah[number - 1] * 3600
+            resistance = _value(samples, "bmsgw_cell_resistance_ohms", pack=name, cell=cell)
+            assert resistance == pack.cell_resistance_ohm[number - 1]
+        for band, seconds in zip(TEMPERATURE_BANDS, pack.time_at_temperature_s, strict=True):
+            assert _value(samples, "bmsgw_pack_time_at_temperature_seconds_total", pack=name, band=band) == seconds
+        for band, seconds in zip(SOC_BANDS, pack.time_at_soc_s, strict=True):
+            assert _value(samples, "bmsgw_pack_time_at_soc_seconds_total", pack=name, band=band) == seconds
+    assert _value(samples, "bmsgw_pack_current_bias_amperes", pack="pack-02") == -0.42 + 0.25
+    assert _value(samples, "bmsgw_cell_capacity_coulombs", pack="pack-01", cell="32") == pytest.approx(204.1 * 3600)
+    for name in ("bmsgw_cell_soc_sigma_ratio", "bmsgw_cell_capacity_coulombs", "bmsgw_cell_resistance_ohms"):
+        assert len(_samples_of(samples, name)) == 3 * 32, name
+        assert types[name] == "gauge", name
+    for name in ("bmsgw_pack_time_at_temperature_seconds", "bmsgw_pack_time_at_soc_seconds"):
+        assert len(_samples_of(samples, f"{name}_total")) == 3 * 10, name
+        assert types[name] == "counter", name
+    for name in ("bmsgw_pack_soc_sigma_ratio", "bmsgw_pack_soh_resistance_ratio", "bmsgw_pack_current_bias_amperes"):
+        assert types[name] == "gauge", name
+
+
+def test_band_labels_follow_the_estimators_edges() -> None:
+    assert band_labels(TEMPERATURE_BAND_EDGES_C) == TEMPERATURE_BANDS
+    assert band_labels(SOC_BAND_EDGES) == SOC_BANDS
+    assert band_labels((-5.5, 2.0)) == ("-Inf..-5.5", "-5.5..2", "2..+Inf")
+
+
+async def test_unknown_estimates_are_nan_and_absent_ones_have_no_series(serve: Start) -> None:
+    hub = SnapshotHub()
+    first = make_snapshot(packs=2).packs[0]
+    unknown = dataclasses.replace(first, soc_sigma=math.nan, current_bias_a=math.nan,
+                                  cell_resistance_ohm=(math.nan,) * 32, cell_capacity_ah=(), time_at_soc_s=())
+    snapshot = make_snapshot(packs=2)
+    await hub.publish(dataclasses.replace(snapshot, packs=(unknown, snapshot.packs[1])))
+    running = await serve(hub)
+
+    samples = await _scrape(running)
+
+    assert math.isnan(_value(samples, "bmsgw_pack_soc_sigma_ratio", pack="pack-01"))
+    assert math.isnan(_value(samples, "bmsgw_pack_current_bias_amperes", pack="pack-01"))
+    assert math.isnan(_value(samples, "bmsgw_cell_resistance_ohms", pack="pack-01", cell="32"))
+    assert _value(samples, "bmsgw_pack_soh_resistance_ratio", pack="pack-01") == 0.93
+    packs_with = {dict(labels)["pack"] for _, labels in _samples_of(samples, "bmsgw_cell_capacity_coulombs")}
+    assert packs_with == {"pack-02"}
+    packs_with = {dict(labels)["pack"] for _, labels in _samples_of(samples, "bmsgw_pack_time_at_soc_seconds_total")}
+    assert packs_with == {"pack-02"}
+    assert len(_samples_of(samples, "bmsgw_pack_time_at_temperature_seconds_total")) == 2 * 10
+
+
+NOT_EXPORTED: dict[str, str] = {
+    "index": "position in the configuration; the `pack` label identifies the pack",
+    "pack_fault_flags": "pack-specific bit field, published on Modbus and OPC UA only",
+}
+
+
+async def test_every_numeric_pack_field_is_exported() -> None:
+    """Changing any numeric PackSnapshot field changes an exported series (or it is excluded with a
+    reason): a new snapshot field fails here until a metric carries it."""
+    hints = get_type_hints(PackSnapshot)
+    hub = SnapshotHub()
+    snapshot = make_snapshot(packs=1)
+    await hub.publish(snapshot)
+    reference = _collect(hub)
+    pack = snapshot.packs[0]
+    numeric = [f.name for f in dataclasses.fields(PackSnapshot)
+               if hints[f.name] in (float, int, tuple[float, ...])]
+    assert {"soc_sigma", "cell_resistance_ohm", "time_at_soc_s"} <= set(numeric)
+    assert set(NOT_EXPORTED) <= set(numeric)
+    silent = []
+    for name in numeric:
+        old = getattr(pack, name)
+        new = tuple(12345.678 for _ in old) if isinstance(old, tuple) else type(old)(12345)
+        await hub.publish(dataclasses.replace(snapshot, packs=(dataclasses.replace(pack, **{name: new}),)))
+        collected = _collect(hub)
+        if not any(not _same(collected.get(key), reference.get(key)) for key in collected.keys() | reference):
+            silent.append(name)
+    assert sorted(silent) == sorted(NOT_EXPORTED), "export the new field in gateway/adapters/prometheus_*.py " \
+        "(and docs/metrics.md), or add it to NOT_EXPORTED with a reason"
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 async def test_alarms_are_one_stable_series_per_pack_alarm_and_severity(serve: Start) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.bms.usage import SOC_BAND_EDGES, TEMPERATURE_BAND_EDGES_C
 from gateway.codec.node_map import load_node_map, load_node_map_file
-from gateway.codec.node_model import DataType, NodeMap, pack_path, site_path, unece_unit_id
+from gateway.codec.node_model import ArrayGroup, DataType, NodeMap, pack_path, site_path, unece_unit_id
 from gateway.codec.node_sources import sources
 from gateway.codec.node_values import NodeValue, Quality, convert, element_count, pack_values, site_values
 from gateway.domain.alarms import Severity
@@ -71,10 +72,16 @@ def test_native_map_publishes_what_the_brief_requires(native: NodeMap) -> None:
         "cell_voltage_min_v", "cell_voltage_max_v", "temperature_min_c", "temperature_max_c", "soc_min",
         "soc_max", "capacity_ah", "state", "online", "data_age_s", "contactor_state", "alarm_mask.warning",
         "alarm_mask.alarm", "alarm_mask.trip", "ah_charged", "ah_discharged", "wh_charged",
-        "wh_discharged", "equivalent_full_cycles",
+        "wh_discharged", "equivalent_full_cycles", "soc_sigma", "soh_resistance", "current_bias_a",
     }
     assert required <= pack_sources
-    assert {g.browse_name for g in native.arrays} == {"Cells", "Temperatures"}
+    arrays = {g.browse_name: {v.source for v in g.variables} for g in native.arrays}
+    assert arrays == {
+        "Cells": {"cell_voltage_v", "cell_soc", "cell_soc_sigma", "cell_capacity_ah", "cell_resistance_ohm"},
+        "Temperatures": {"temperature_c"},
+        "TimeAtTemperature": {"time_at_temperature_s"},
+        "TimeAtSoC": {"time_at_soc_s"},
+    }
     assert [p.browse_name for p in native.identity.properties] == [
         "SerialNumber", "FirmwareVersion", "Chemistry", "CellCount", "SensorCount", "NominalCapacity"]
     for variable in (*native.site, *native.pack, *(v for g in native.arrays for v in g.variables)):
@@ -105,7 +112,7 @@ def test_unece_unit_ids(code: str, unit_id: int) -> None:
 def test_every_node_of_an_online_pack_is_good_and_typed(native: NodeMap) -> None:
     pack = make_pack(0)
     values = pack_values(native, pack)
-    expected_count = len(native.pack) + 32 * 2 + 8 + len(native.identity.properties)
+    expected_count = len(native.pack) + 32 * 5 + 8 + 10 + 10 + len(native.identity.properties)
     assert len(values) == expected_count
     assert element_count(native.arrays[0], pack) == 32
     assert {value.quality for value in values.values()} == {Quality.GOOD}
@@ -122,6 +129,14 @@ def test_every_node_of_an_online_pack_is_good_and_typed(native: NodeMap) -> None
     assert values["contactor_state"] == NodeValue(2, Quality.GOOD)
     assert values["identity/chemistry"] == NodeValue("NMC", Quality.GOOD)
     assert values["identity/cell_count"] == NodeValue(32, Quality.GOOD)
+    assert values["soc_sigma"] == NodeValue(0.012, Quality.GOOD)
+    assert values["soh_resistance"] == NodeValue(0.93, Quality.GOOD)
+    assert values["current_bias"] == NodeValue(-0.42, Quality.GOOD)
+    assert values["cells/cell32/soc_sigma"].value == pytest.approx(0.0131)
+    assert values["cells/cell32/capacity"].value == pytest.approx(204.1)
+    assert values["cells/cell32/resistance"].value == pytest.approx(0.000746)
+    assert values["time_at_temperature/band06"] == NodeValue(7200.0, Quality.GOOD)
+    assert values["time_at_soc/band10"] == NodeValue(90.0, Quality.GOOD)
 
 
 def test_offline_pack_live_values_are_bad_held_values_good(native: NodeMap) -> None:
@@ -130,6 +145,16 @@ def test_offline_pack_live_values_are_bad_held_values_good(native: NodeMap) -> N
         quality = values[variable.id].quality
         assert quality is (Quality.NO_COMMUNICATION if variable.live else Quality.GOOD), variable.id
     assert values["cells/cell05/soc"].quality is Quality.NO_COMMUNICATION  # known, but a pack reading
+    assert values["cells/cell05/soc_sigma"].quality is Quality.NO_COMMUNICATION  # goes with the SoC
+    assert values["soc_sigma"].quality is Quality.NO_COMMUNICATION
+    # what the estimator has learned is the gateway's own value, like SoH and capacity
+    assert values["soh_resistance"] == NodeValue(0.93, Quality.GOOD)
+    assert values["current_bias"] == NodeValue(-0.42, Quality.GOOD)
+    assert values["cells/cell05/capacity"].value == pytest.approx(201.4)
+    assert values["cells/cell05/capacity"].quality is Quality.GOOD
+    assert values["cells/cell05/resistance"].quality is Quality.GOOD
+    assert values["time_at_temperature/band05"] == NodeValue(3600.0, Quality.GOOD)
+    assert values["time_at_soc/band02"] == NodeValue(10.0, Quality.GOOD)
     assert values["charge_current_limit"] == NodeValue(0.0, Quality.GOOD)
     assert values["online"] == NodeValue(False, Quality.GOOD)
     assert values["identity/serial_number"].quality is Quality.GOOD
@@ -257,3 +282,72 @@ def test_missing_file_names_the_setting(tmp_path: Path) -> None:
     [problem] = raised.value.problems
     assert problem.key == "(file)"
     assert "mappings_dir" in problem.fix
+
+
+def _group(node_map: NodeMap, group_id: str) -> ArrayGroup:
+    return next(g for g in node_map.arrays if g.id == group_id)
+
+
+@pytest.mark.parametrize(("group_id", "source", "edges", "unit"), [
+    ("time_at_temperature", "time_at_temperature_s", TEMPERATURE_BAND_EDGES_C, "CEL"),
+    ("time_at_soc", "time_at_soc_s", SOC_BAND_EDGES, "C62"),
+])
+def test_histogram_bands_are_the_ones_the_estimator_counts(native: NodeMap, group_id: str, source: str,
+                                                           edges: tuple[float, ...], unit: str) -> None:
+    """The edges are data in the map; they must be exactly gateway.bms.usage's, or SCADA mislabels bands."""
+    group = _group(native, group_id)
+    assert group.bands is not None
+    assert group.bands.edges == edges
+    assert group.bands.unit.code == unit
+    assert [v.source for v in group.variables] == [source]
+    assert not group.variables[0].live  # a lifetime counter the gateway holds
+    pack = make_pack(0)
+    assert group.bands.count == len(getattr(pack, source)) == element_count(group, pack)
+    values = pack_values(native, pack)
+    for n, seconds in enumerate(getattr(pack, source), start=1):
+        assert values[f"{group_id}/band{n:02d}"] == NodeValue(seconds, Quality.GOOD)
+    assert f"{group_id}/band{group.bands.count + 1:02d}" not in values
+
+
+def test_band_names_say_which_range_they_count(native: NodeMap) -> None:
+    temperature = _group(native, "time_at_temperature")
+    bands = temperature.bands
+    assert bands is not None
+    assert bands.bounds(1) == (-math.inf, -20.0)
+    assert bands.bounds(5) == (10.0, 20.0)
+    assert bands.bounds(10) == (60.0, math.inf)
+    assert temperature.element_text(1) == "time online with the hottest sensor under -20 °C"
+    assert temperature.element_text(5) == "time online with the hottest sensor from 10 °C to under 20 °C"
+    assert temperature.element_text(10) == "time online with the hottest sensor at or above 60 °C"
+    assert temperature.band_edges_key == "time_at_temperature/band_edges"
+    soc = _group(native, "time_at_soc")
+    assert soc.element_text(2) == "time online with the pack SoC from 0.1 to under 0.2"
+    assert soc.bands is not None
+    assert soc.bands.unit_text == "as ratios (unit 1, C62)"
+    with pytest.raises(IndexError):
+        bands.bounds(11)
+
+
+def test_a_histogram_has_at_most_one_element_per_band(native: NodeMap) -> None:
+    group = _group(native, "time_at_soc")
+    longer = dataclasses.replace(make_pack(0), time_at_soc_s=tuple(float(n) for n in range(12)))
+    assert element_count(group, longer) == 10
+    assert "time_at_soc/band11" not in pack_values(native, longer)
+    empty = dataclasses.replace(make_pack(0), time_at_soc_s=())
+    assert element_count(group, empty) == 0
+    assert not any(key.startswith("time_at_soc/") for key in pack_values(native, empty))
+
+
+def test_band_checks(tmp_path: Path, raw: dict[str, Any]) -> None:
+    arrays = {group["id"]: group for group in raw["pack"]["arrays"]}
+    arrays["time_at_temperature"]["bands"]["edges"] = [0, 10, 10, 20]
+    arrays["time_at_soc"]["bands"]["unit"] = "PCT"
+    arrays["time_at_soc"]["element_description"] = "time at SoC band {n}"
+    arrays["cells"]["element_description"] = "series cell {n} {band}"
+    problems = {key: (message, fix) for key, message, fix in _problems(tmp_path, raw)}
+    assert "not a strictly increasing" in problems["pack.arrays[2].bands.edges"][0]
+    assert "not defined under units" in problems["pack.arrays[3].bands.unit"][0]
+    assert problems["pack.arrays[3].element_description"] == (
+        "does not name the band of the element", "add {band} (it reads e.g. 'from 10 °C to under 20 °C')")
+    assert problems["pack.arrays[0].element_description"][0] == "uses {band}, but the array has no bands"
+    assert len(problems) == 4
