@@ -21,11 +21,10 @@ class PackFigures:
     soh_resistance: FloatArray
 
 
-def _masked_extreme(values: FloatArray, mask: BoolArray, largest: bool) -> tuple[FloatArray, IntArray]:
-    filled = np.where(mask & np.isfinite(values), values, -np.inf if largest else np.inf)
-    index = filled.argmax(axis=1) if largest else filled.argmin(axis=1)
-    picked = pick(filled, index)
-    return np.where(np.isfinite(picked), picked, np.nan), index
+def _extremes(soc: FloatArray) -> tuple[IntArray, IntArray]:
+    """Column of the lowest and of the highest SoC per row; NaN cells never win (all-NaN rows: column 0)."""
+    unknown = np.isnan(soc)
+    return np.where(unknown, np.inf, soc).argmin(axis=1), np.where(unknown, -np.inf, soc).argmax(axis=1)
 
 
 def _usable_soc(low: FloatArray, high: FloatArray) -> FloatArray:
@@ -38,18 +37,18 @@ def _usable_soc(low: FloatArray, high: FloatArray) -> FloatArray:
 
 def pack_soc(cell_soc: FloatArray, cell_mask: BoolArray) -> FloatArray:
     """Usable pack SoC from its cells."""
-    low, _ = _masked_extreme(cell_soc, cell_mask, largest=False)
-    high, _ = _masked_extreme(cell_soc, cell_mask, largest=True)
-    return _usable_soc(low, high)
+    soc = np.where(cell_mask, cell_soc, np.nan)
+    low_index, high_index = _extremes(soc)
+    return _usable_soc(pick(soc, low_index), pick(soc, high_index))
 
 
 def pack_figures(cell_soc: FloatArray, cell_sigma: FloatArray, cell_capacity_ah: FloatArray,
                  cell_resistance_growth: FloatArray, nominal_capacity_ah: FloatArray, cell_mask: BoolArray,
                  end_of_life_growth: float) -> PackFigures:
-    low, low_index = _masked_extreme(cell_soc, cell_mask, largest=False)
-    high, high_index = _masked_extreme(cell_soc, cell_mask, largest=True)
-    sigma_low = pick(cell_sigma, low_index)
-    sigma_high = pick(cell_sigma, high_index)
+    soc_known = np.where(cell_mask, cell_soc, np.nan)  # outside the mask nothing counts
+    low_index, high_index = _extremes(soc_known)
+    low, high = pick(soc_known, low_index), pick(soc_known, high_index)
+    sigma_low, sigma_high = pick(cell_sigma, low_index), pick(cell_sigma, high_index)
     soc = _usable_soc(low, high)
     with np.errstate(invalid="ignore", divide="ignore"):
         denominator = 1.0 - high + low
@@ -58,9 +57,11 @@ def pack_figures(cell_soc: FloatArray, cell_sigma: FloatArray, cell_capacity_ah:
         # The cells' errors are mostly common (current sensor, capacity, model), so they add linearly.
         sigma = np.abs(d_low) * sigma_low + np.abs(d_high) * sigma_high
     # fmin/fmax skip NaN; a pack without any estimate yet gets NaN
-    below = np.fmin.reduce(np.where(cell_mask, cell_soc * cell_capacity_ah, np.nan), axis=1)
-    above = np.fmin.reduce(np.where(cell_mask, (1.0 - cell_soc) * cell_capacity_ah, np.nan), axis=1)
-    weakest = np.fmin.reduce(np.where(cell_mask, cell_capacity_ah, np.nan), axis=1)
+    capacity = np.where(cell_mask, cell_capacity_ah, np.nan)
+    charge_below = soc_known * capacity
+    below = np.fmin.reduce(charge_below, axis=1)
+    above = np.fmin.reduce(capacity - charge_below, axis=1)
+    weakest = np.fmin.reduce(capacity, axis=1)
     growth = np.fmax.reduce(np.where(cell_mask, cell_resistance_growth, np.nan), axis=1)
     soh_resistance = np.clip((end_of_life_growth - growth) / (end_of_life_growth - 1.0), 0.0, 1.0)
     return PackFigures(
