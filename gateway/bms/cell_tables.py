@@ -1,8 +1,8 @@
 """Cell models resampled on one uniform (temperature x SoC) grid for fast vectorised lookups.
 
 Every tick looks up OCV, its slope, the hysteresis half-gap, R0 and the RC pairs of every cell of
-every pack. Resampling once at start turns that into two gathers per tick: linear in SoC (the
-tables' curvature lives there), nearest 1 degC step in temperature.
+every pack. Resampling once at start turns that into a few gathers per tick: OCV linear in SoC,
+the rest at the nearest SoC point, nearest 1 degC step in temperature.
 """
 
 from __future__ import annotations
@@ -65,29 +65,31 @@ class CellTables:
         if not per_model:
             per_model.append(np.zeros((3 + 2 * self.pairs, len(TEMPERATURE_GRID_C), SOC_POINTS)))
         stacked = np.stack(per_model)  # models x quantities x temperatures x socs
-        rows = stacked.reshape(stacked.shape[0], stacked.shape[1], -1).transpose(0, 2, 1).reshape(-1, stacked.shape[1])
-        # Row k holds every quantity at grid point k and at k + 1: one contiguous gather per cell.
-        self._quantities = stacked.shape[1]
-        self._pairs = np.ascontiguousarray(np.concatenate([rows[:-1], rows[1:]], axis=1))
+        flat = stacked.transpose(1, 0, 2, 3).reshape(stacked.shape[1], -1)  # quantities x grid points
+        self._ocv = np.ascontiguousarray(flat[0])
+        self._others = np.ascontiguousarray(flat[1:])  # quantity-major: each gathered row is contiguous
         self._model_stride = len(TEMPERATURE_GRID_C) * SOC_POINTS
 
     def lookup(self, model_index: IntArray, soc: FloatArray, temperature_c: FloatArray) -> CellParameters:
-        """Values at (soc, temperature) for cells of the given models (NaN inputs read the table's edge)."""
+        """Values at (soc, temperature) for cells of the given models (NaN inputs read the table's edge).
+
+        The OCV is interpolated linearly in SoC (its slope is the filter's gain); the other
+        parameters vary slowly and are read at the nearest grid point (half a step: 0.25 % SoC).
+        """
         position = np.fmin(np.fmax(soc, 0.0), 1.0) / SOC_STEP  # fmax/fmin also turn NaN into the bound
         low = np.minimum(position.astype(np.intp), SOC_POINTS - 2)
         fraction = position - low
         row = np.fmin(np.fmax(np.rint(temperature_c - TEMPERATURE_GRID_C[0]), 0.0),
                       len(TEMPERATURE_GRID_C) - 1).astype(np.intp)
         flat = model_index * self._model_stride + row * SOC_POINTS + low
-        gathered = np.moveaxis(np.take(self._pairs, flat, axis=0), -1, 0)
-        below, above = gathered[: self._quantities], gathered[self._quantities :]
-        values = below + fraction * (above - below)
-        pairs = slice(3, 3 + 2 * self.pairs)
+        ocv_below = np.take(self._ocv, flat)
+        ocv_step = np.take(self._ocv, flat + 1) - ocv_below
+        others = np.take(self._others, flat + (fraction >= 0.5), axis=1)
         return CellParameters(
-            ocv_v=values[0],
-            ocv_slope_v=(above[0] - below[0]) / SOC_STEP,
-            hysteresis_v=values[1],
-            r0_ohm=values[2],
-            rc_r_ohm=values[pairs][0::2],
-            rc_tau_s=values[pairs][1::2],
+            ocv_v=ocv_below + fraction * ocv_step,
+            ocv_slope_v=ocv_step / SOC_STEP,
+            hysteresis_v=others[0],
+            r0_ohm=others[1],
+            rc_r_ohm=others[2::2],
+            rc_tau_s=others[3::2],
         )
