@@ -154,23 +154,28 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     coast: no integration, and its SoC sigma grows by the charge it may have missed since it began.
     """
     active = running & state.initialised
-    coasting = ~np.isfinite(current_a) | (dt_s > settings.max_gap_s)
-    current = np.where(coasting, 0.0, current_a)
     scale = dt_s / (3600.0 * capacity_ah)
-    bias = np.where(coasting, 0.0, state.bias_a)
-    b = np.where(coasting, 0.0, scale)  # d soc' / d bias
-    soc = np.clip(state.soc + (current + bias) * scale, 0.0, 1.0)
-    unknown = np.abs(np.where(np.isfinite(current_a), current_a, settings.coasting_current_c_rate
-                              * cells.nominal_capacity_ah))
-    # The missed current persists through a dropout, so its SoC error adds up linearly, not in quadrature.
-    coasted = np.where(coasting, state.coasted_soc + unknown * scale, 0.0)
-    missed_variance = coasted**2 - np.where(coasting, state.coasted_soc, 0.0) ** 2
+    coasting = ~np.isfinite(current_a) | (dt_s > settings.max_gap_s)
+    any_coasting = bool(coasting.any())
+    if any_coasting:
+        current = np.where(coasting, 0.0, current_a)
+        b = np.where(coasting, 0.0, scale)  # d soc' / d bias
+        unknown = np.abs(np.where(np.isfinite(current_a), current_a,
+                                  settings.coasting_current_c_rate * cells.nominal_capacity_ah))
+        # The missed current persists through a dropout: its SoC error adds up linearly, not in quadrature.
+        coasted = np.where(coasting, state.coasted_soc + unknown * scale, 0.0)
+        missed_variance: FloatArray | float = coasted**2 - np.where(coasting, state.coasted_soc, 0.0) ** 2
+    else:
+        current, b, unknown, missed_variance = current_a, scale, current_a, 0.0
+        coasted = state.coasted_soc if not state.coasted_soc.any() else np.zeros_like(state.coasted_soc)
+    moved = (current + state.bias_a) * b
+    soc = np.clip(state.soc + moved, 0.0, 1.0)
     p_soc = state.p_soc + 2.0 * b * state.p_cross + b * b * state.p_bias + settings.soc_noise_per_s**2 * dt_s \
         + missed_variance
     p_cross = state.p_cross + b * state.p_bias
     p_bias = state.p_bias + (settings.bias_noise_c_rate_per_s * cells.nominal_capacity_ah) ** 2 * dt_s
     p_reported = state.p_reported + missed_variance
-    drift = state.drift_sigma + settings.reported_capacity_error_fraction * np.abs(current * scale) \
+    drift = state.drift_sigma + settings.reported_capacity_error_fraction * np.abs(moved) \
         + settings.reported_bias_error_c_rate * dt_s / 3600.0
 
     params = cells.tables.lookup(cells.model_index, soc, temperature_c)  # one lookup serves both steps
@@ -183,13 +188,15 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     polarisation = np.abs(params.r0_ohm * current) + np.abs(params.rc_r_ohm * rc).sum(axis=0)
     noise = settings.voltage_noise_v**2 + (settings.model_error_fraction * polarisation) ** 2
     doubt = state.branch_doubt_a
-    if coasting.any() or doubt.any():
+    if any_coasting or doubt.any():
         doubt, noise = _branch_doubt(doubt, coasting, unknown, state.rc_current_a, dt_s, params, noise)
 
     h_soc, h_bias = params.ocv_slope_v, resistance
     ph_soc = p_soc * h_soc + p_cross * h_bias
     ph_bias = p_cross * h_soc + p_bias * h_bias
-    correcting = active & measured & np.isfinite(cell_voltage_v) & ~coasting
+    correcting = active & measured & np.isfinite(cell_voltage_v)
+    if any_coasting:
+        correcting &= ~coasting
     weight = np.where(correcting, 1.0 / (ph_soc * h_soc + ph_bias * h_bias + noise), 0.0)
     innovation = np.where(correcting, cell_voltage_v - predicted, 0.0)
     # The shadow recursion counts one independent voltage error per correlation time, not per sample.
@@ -210,8 +217,8 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
         hysteresis=hysteresis,
         coasted_soc=coasted,
         branch_doubt_a=doubt,
-        quiet_s=np.where(np.abs(current) < settings.rest_current_c_rate * cells.nominal_capacity_ah,
-                         state.quiet_s + dt_s, 0.0) * ~coasting,
+        quiet_s=np.where((np.abs(current) < settings.rest_current_c_rate * cells.nominal_capacity_ah) & ~coasting,
+                         state.quiet_s + dt_s, 0.0),
         initialised=state.initialised,
     )
     resting = active & (new.quiet_s >= settings.rest_min_s)
