@@ -111,7 +111,10 @@ def capacity_step(state: CapacityState, soc: FloatArray, soc_variance: FloatArra
     fade = np.where(commit, settings.forgetting, 1.0)
     restart = (no_anchor & can_anchor) | commit
     lost_anchor = turned & ~commit  # turned back before a useful span: move the anchor here
-    move = restart | (lost_anchor & can_anchor)
+    # Still close to the anchor but better known now (e.g. later in a rest): a better start for the pair.
+    refine = active & ~no_anchor & (state.extreme_span < settings.min_span_soc) \
+        & (soc_variance < 0.5 * state.anchor_variance)
+    move = restart | ((lost_anchor | refine) & can_anchor)
     return CapacityState(
         sum_wxx=fade * state.sum_wxx + w * x * x,
         sum_wxy=fade * state.sum_wxy + w * x * y,

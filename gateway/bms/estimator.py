@@ -74,6 +74,17 @@ def start_cells(state: EstimatorState, which: BoolArray, soc: FloatArray, soc_si
     return replace(state, ekf=ekf)
 
 
+def with_derived(state: EstimatorState, cells: EstimatorCells, settings: EstimatorSettings) -> EstimatorState:
+    """Recompute the derived fields from the learned ones (after a restore or a change of prior)."""
+    a = cells.arrays
+    sigma = reported_soc_sigma(state.ekf, settings.ekf)
+    capacity, capacity_sigma = capacity_estimate(state.capacity, state.ekf.soc, sigma**2, state.ekf.bias_a,
+                                                 a.nominal_capacity_ah, settings.capacity)
+    growth = delta_r0(state.resistance, a.nominal_capacity_ah, a.reference_r0_ohm, settings.resistance)
+    return replace(state, soc_sigma=sigma, capacity_ah=capacity, capacity_sigma_ah=capacity_sigma,
+                   delta_r0_ohm=growth)
+
+
 def start_capacity(state: EstimatorState, which: BoolArray, capacity_ah: FloatArray, cells: EstimatorCells,
                    settings: EstimatorSettings) -> EstimatorState:
     """Make a measured capacity (e.g. from a capacity test) the prior of the cells in `which`; forget pairs."""
@@ -81,9 +92,7 @@ def start_capacity(state: EstimatorState, which: BoolArray, capacity_ah: FloatAr
     zero = np.where(which, 0.0, 1.0)
     capacity = replace(old, sum_wxx=old.sum_wxx * zero, sum_wxy=old.sum_wxy * zero,
                        prior_ah=np.where(which, capacity_ah, old.prior_ah))
-    estimate, sigma = capacity_estimate(capacity, state.ekf.soc, state.soc_sigma**2, state.ekf.bias_a,
-                                        cells.arrays.nominal_capacity_ah, settings.capacity)
-    return replace(state, capacity=capacity, capacity_ah=estimate, capacity_sigma_ah=sigma)
+    return with_derived(replace(state, capacity=capacity), cells, settings)
 
 
 def estimates(state: EstimatorState, cells: EstimatorCells) -> CellEstimates:

@@ -10,16 +10,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gateway.bms.arrays import nan_to
 from gateway.bms.inputs import BoolArray, FloatArray
 from gateway.bms.pack_parameters import PackParameters
-from gateway.bms.quantities import Quantity
+from gateway.bms.quantities import QUANTITY_ROWS, Quantities, Quantity
 
 
 @dataclass(frozen=True)
 class DeratingSettings:
     temperature_band_c: float = 5.0  # linear derating inside this band at each edge of a window
     voltage_taper_v: float = 0.10  # linear taper over this distance to the cell voltage limit
+
+
+DEFAULT_DERATING = DeratingSettings()
+
+# Both directions are derived at once, as the columns (charge, discharge) of packs x 2 arrays.
+_LIMITING_CELL_ROWS = [QUANTITY_ROWS[Quantity.MAX_CELL_VOLTAGE_V], QUANTITY_ROWS[Quantity.MIN_CELL_VOLTAGE_V]]
+_HEADROOM_SIGN = np.array([1.0, -1.0])  # charge: limit - highest cell; discharge: lowest cell - limit
 
 
 @dataclass(frozen=True)
@@ -30,27 +36,24 @@ class CurrentLimits:
     discharge_voltage_v: FloatArray
 
 
-def _window_factor(low_temp: FloatArray, high_temp: FloatArray, window: FloatArray, band: float) -> FloatArray:
-    rising = np.clip((low_temp - window[:, 0]) / band, 0.0, 1.0)
-    falling = np.clip((window[:, 1] - high_temp) / band, 0.0, 1.0)
-    return nan_to(np.minimum(rising, falling), 0.0)
+def _unit_factor(ratio: FloatArray) -> FloatArray:
+    """`ratio` clipped to 0..1, and 0 where it is unknown (NaN): fmax/fmin return the number beside a NaN."""
+    result: FloatArray = np.fmin(np.fmax(ratio, 0.0), 1.0)
+    return result
 
 
-def current_limits(parameters: PackParameters, quantities: dict[Quantity, FloatArray], allowed: BoolArray,
-                   derating: DeratingSettings | None = None) -> CurrentLimits:
-    d = derating or DeratingSettings()
-    t_min, t_max = quantities[Quantity.MIN_TEMPERATURE_C], quantities[Quantity.MAX_TEMPERATURE_C]
-    v_max, v_min = quantities[Quantity.MAX_CELL_VOLTAGE_V], quantities[Quantity.MIN_CELL_VOLTAGE_V]
-    charge_temperature = _window_factor(t_min, t_max, parameters.charge_temperature_c, d.temperature_band_c)
-    discharge_temperature = _window_factor(t_min, t_max, parameters.discharge_temperature_c,
-                                           d.temperature_band_c)
-    charge_voltage = nan_to(np.clip((parameters.max_cell_voltage_v - v_max) / d.voltage_taper_v, 0.0, 1.0), 0.0)
-    discharge_voltage = nan_to(np.clip((v_min - parameters.min_cell_voltage_v) / d.voltage_taper_v, 0.0, 1.0), 0.0)
-    charge = parameters.max_charge_current_a * charge_temperature * charge_voltage
-    discharge = parameters.max_discharge_current_a * discharge_temperature * discharge_voltage
+def current_limits(parameters: PackParameters, quantities: Quantities, allowed: BoolArray,
+                   derating: DeratingSettings = DEFAULT_DERATING) -> CurrentLimits:
+    band = derating.temperature_band_c
+    rising = _unit_factor((quantities[Quantity.MIN_TEMPERATURE_C][:, None] - parameters.window_low_c) / band)
+    falling = _unit_factor((parameters.window_high_c - quantities[Quantity.MAX_TEMPERATURE_C][:, None]) / band)
+    limiting_cell_v = quantities.values[_LIMITING_CELL_ROWS].T
+    headroom_v = (parameters.cell_voltage_limit_v - limiting_cell_v) * _HEADROOM_SIGN
+    taper = _unit_factor(headroom_v / derating.voltage_taper_v)
+    current = np.where(allowed[:, None], parameters.rated_current_a * np.minimum(rising, falling) * taper, 0.0)
     return CurrentLimits(
-        charge_a=np.where(allowed, charge, 0.0),
-        discharge_a=np.where(allowed, discharge, 0.0),
-        charge_voltage_v=parameters.series_cells * parameters.max_cell_voltage_v,
-        discharge_voltage_v=parameters.series_cells * parameters.min_cell_voltage_v,
+        charge_a=current[:, 0],
+        discharge_a=current[:, 1],
+        charge_voltage_v=parameters.charge_voltage_v,
+        discharge_voltage_v=parameters.discharge_voltage_v,
     )

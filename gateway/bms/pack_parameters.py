@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,20 +48,63 @@ class PackParameters:
     estimator_settings: EstimatorSettings
 
     @property
-    def _pack_rows(self) -> NDArray[np.intp]:
-        return np.arange(len(self.layouts))[:, None]
-
-    @property
     def pack_count(self) -> int:
         return len(self.layouts)
 
-    def cell_temperature_c(self, temperature_c: FloatArray) -> FloatArray:
-        """Each cell's temperature from its sensor; a missing reading takes the pack's mean."""
-        per_cell = temperature_c[self._pack_rows, self.cell_sensor_index]
+    # Derived constants, computed on first use. The packs x 2 ones hold the charge direction in column 0 and the
+    # discharge direction in column 1, so that `limits.py` derives both limits in the same operations.
+
+    @cached_property
+    def rated_current_a(self) -> FloatArray:
+        """packs x 2: the continuous charge and discharge current ratings."""
+        return _constant(np.column_stack((self.max_charge_current_a, self.max_discharge_current_a)))
+
+    @cached_property
+    def window_low_c(self) -> FloatArray:
+        """packs x 2: the low edges of the charge and discharge temperature windows."""
+        return _constant(np.column_stack((self.charge_temperature_c[:, 0], self.discharge_temperature_c[:, 0])))
+
+    @cached_property
+    def window_high_c(self) -> FloatArray:
+        """packs x 2: the high edges of the charge and discharge temperature windows."""
+        return _constant(np.column_stack((self.charge_temperature_c[:, 1], self.discharge_temperature_c[:, 1])))
+
+    @cached_property
+    def cell_voltage_limit_v(self) -> FloatArray:
+        """packs x 2: the cell's maximum charge and minimum discharge voltages."""
+        return _constant(np.column_stack((self.max_cell_voltage_v, self.min_cell_voltage_v)))
+
+    @cached_property
+    def charge_voltage_v(self) -> FloatArray:
+        """Per pack: the charge voltage limit (every cell at its maximum charge voltage)."""
+        return _constant(self.series_cells * self.max_cell_voltage_v)
+
+    @cached_property
+    def discharge_voltage_v(self) -> FloatArray:
+        """Per pack: the discharge voltage limit (every cell at its minimum discharge voltage)."""
+        return _constant(self.series_cells * self.min_cell_voltage_v)
+
+    @cached_property
+    def _flat_cell_sensor_index(self) -> NDArray[np.intp]:
+        """`cell_sensor_index` into a flattened packs x sensors array (`take` is much faster than a 2-D index)."""
+        flat = np.arange(self.pack_count)[:, None] * self.sensor_mask.shape[1] + self.cell_sensor_index
+        result: NDArray[np.intp] = flat.astype(np.intp)
+        return result
+
+    def cell_temperature_c(self, temperature_c: FloatArray, unknown_c: float = math.nan) -> FloatArray:
+        """Each cell's temperature from its sensor.
+
+        A missing reading takes the mean of the pack's readings, or `unknown_c` when the pack has none.
+        """
+        per_cell: FloatArray = temperature_c.take(self._flat_cell_sensor_index)
+        readable = np.isfinite(per_cell)
+        if readable.all():
+            return per_cell
         known = np.isfinite(temperature_c) & self.sensor_mask
         counts = known.sum(axis=1)
-        mean = np.where(counts > 0, np.where(known, temperature_c, 0.0).sum(axis=1) / np.maximum(counts, 1), np.nan)
-        result: FloatArray = np.where(np.isfinite(per_cell), per_cell, mean[:, None])
+        mean = np.where(counts > 0, np.where(known, temperature_c, 0.0).sum(axis=1) / np.maximum(counts, 1),
+                        unknown_c)
+        result: FloatArray = np.where(readable, per_cell, mean[:, None])
         return result
 
     @classmethod
@@ -106,6 +151,12 @@ class PackParameters:
             estimator=_estimator_cells(models, cell_mask),
             estimator_settings=estimator_settings or EstimatorSettings(),
         )
+
+
+def _constant(values: FloatArray) -> FloatArray:
+    """`values` made read-only: a constant handed out every step must not be changed by a consumer."""
+    values.setflags(write=False)
+    return values
 
 
 def _estimator_cells(models: Sequence[CellModel], cell_mask: BoolArray) -> EstimatorCells:

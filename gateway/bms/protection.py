@@ -12,50 +12,48 @@ from dataclasses import dataclass
 import numpy as np
 
 from gateway.bms.inputs import BoolArray, FloatArray
-from gateway.bms.protection_rules import ProtectionRule
-from gateway.bms.quantities import Quantity
+from gateway.bms.protection_rules import ProtectionRule, ProtectionRules
+from gateway.bms.quantities import Quantities
 from gateway.domain.alarms import AlarmCode, Severity
 
 
 @dataclass(frozen=True)
 class ProtectionState:
-    pending_s: FloatArray  # packs x rules: how long the condition has held
-    active: BoolArray  # packs x rules
+    pending_s: FloatArray  # rules x packs: how long the condition has held
+    active: BoolArray  # rules x packs
 
     @classmethod
     def empty(cls, packs: int, rules: int) -> ProtectionState:
-        return cls(np.zeros((packs, rules)), np.zeros((packs, rules), dtype=bool))
+        return cls(np.zeros((rules, packs)), np.zeros((rules, packs), dtype=bool))
 
 
-def protection_step(state: ProtectionState, rules: tuple[ProtectionRule, ...],
-                    quantities: dict[Quantity, FloatArray], dt_s: float) -> ProtectionState:
-    values = np.stack([quantities[rule.quantity] for rule in rules], axis=1)
-    threshold = np.stack([rule.threshold for rule in rules], axis=1)
-    clear = np.stack([rule.clear_threshold for rule in rules], axis=1)
-    delay = np.array([rule.delay_s for rule in rules])
-    above = np.array([rule.direction == "above" for rule in rules])
+def protection_step(state: ProtectionState, rules: ProtectionRules, quantities: Quantities,
+                    dt_s: float) -> ProtectionState:
+    values = quantities.values[rules.quantity_rows] * rules.sign
     known = np.isfinite(values)
-    with np.errstate(invalid="ignore"):
-        condition = known & np.where(above, values > threshold, values < threshold)
-        cleared = known & np.where(above, values <= clear, values >= clear)
+    condition = known & (values > rules.threshold)
+    cleared = known & (values <= rules.clear_threshold)
     pending = np.where(condition, state.pending_s + dt_s, 0.0)
-    raised = condition & (pending >= delay - 1e-9)
-    active = raised | (state.active & ~cleared)
+    active = (condition & (pending >= rules.delay_s)) | (state.active & ~cleared)
     return ProtectionState(pending, active)
 
 
-def active_alarms(state: ProtectionState, rules: tuple[ProtectionRule, ...],
-                  pack: int) -> dict[AlarmCode, Severity]:
+def communicating(state: ProtectionState, rules: ProtectionRules) -> BoolArray:
+    """Per pack: no communication-loss rule is active."""
+    stale: BoolArray = np.logical_or.reduce(state.active[rules.stale_rows], axis=0)
+    return ~stale
+
+
+def active_alarms(state: ProtectionState, rules: tuple[ProtectionRule, ...], pack: int) -> dict[AlarmCode, Severity]:
     """The highest active severity of each alarm code of one pack."""
     alarms: dict[AlarmCode, Severity] = {}
-    for rule, is_active in zip(rules, state.active[pack], strict=True):
+    for rule, is_active in zip(rules, state.active[:, pack].tolist(), strict=True):
         if is_active and rule.severity > alarms.get(rule.code, Severity.NONE):
             alarms[rule.code] = rule.severity
     return alarms
 
 
-def highest_severity(state: ProtectionState, rules: tuple[ProtectionRule, ...]) -> FloatArray:
+def highest_severity(state: ProtectionState, rules: ProtectionRules) -> FloatArray:
     """Per pack, the highest active severity as a number (0 when nothing is active)."""
-    severities = np.array([float(rule.severity) for rule in rules])
-    highest: FloatArray = np.where(state.active, severities[None, :], 0.0).max(axis=1, initial=0.0)
+    highest: FloatArray = (state.active * rules.severity).max(axis=0, initial=0.0)
     return highest

@@ -6,15 +6,19 @@ debouncing live in `protection.py`; actions (limits to zero) in `limits.py`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway.bms.inputs import FloatArray
 from gateway.bms.pack_parameters import PackParameters
-from gateway.bms.quantities import Quantity
+from gateway.bms.quantities import QUANTITY_ROWS, Quantity
 from gateway.domain.alarms import AlarmCode, Severity
+
+DELAY_TOLERANCE_S = 1e-9  # a condition held for `delay_s` raises even when the sum of the ticks' dt_s falls short
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,37 @@ class ProtectionRule:
     threshold: FloatArray  # per pack
     clear_threshold: FloatArray  # per pack: hysteresis
     delay_s: float
+
+
+class ProtectionRules(tuple[ProtectionRule, ...]):
+    """The rule table, plus its columns laid out once as arrays (rules x packs) for evaluating all rules at once.
+
+    A "below" rule is evaluated as "above" on negated values and thresholds, so one comparison serves every rule.
+    """
+
+    quantity_rows: NDArray[np.intp]  # rules: the row of each rule's quantity in `Quantities.values`
+    sign: FloatArray  # rules x 1: +1 for "above", -1 for "below"
+    threshold: FloatArray  # rules x packs, times `sign`
+    clear_threshold: FloatArray  # rules x packs, times `sign`
+    delay_s: FloatArray  # rules x 1, less DELAY_TOLERANCE_S
+    severity: FloatArray  # rules x 1
+    stale_rows: NDArray[np.intp]  # the communication-loss rules
+
+    def __new__(cls, rules: Iterable[ProtectionRule]) -> ProtectionRules:
+        table = super().__new__(cls, rules)
+
+        def column(values: list[float]) -> FloatArray:
+            return np.array(values, dtype=np.float64)[:, None]
+
+        table.quantity_rows = np.array([QUANTITY_ROWS[rule.quantity] for rule in table], dtype=np.intp)
+        table.sign = column([1.0 if rule.direction == "above" else -1.0 for rule in table])
+        table.threshold = np.stack([rule.threshold for rule in table]) * table.sign
+        table.clear_threshold = np.stack([rule.clear_threshold for rule in table]) * table.sign
+        table.delay_s = column([rule.delay_s for rule in table]) - DELAY_TOLERANCE_S
+        table.severity = column([float(rule.severity) for rule in table])
+        table.stale_rows = np.array([i for i, rule in enumerate(table) if rule.code is AlarmCode.COMMUNICATION_LOSS],
+                                    dtype=np.intp)
+        return table
 
 
 @dataclass(frozen=True)
@@ -45,7 +80,7 @@ class ProtectionMargins:
 
 def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_s: float,
                 margins: ProtectionMargins | None = None,
-                temperature_stale_timeout_s: float | None = None) -> tuple[ProtectionRule, ...]:
+                temperature_stale_timeout_s: float | None = None) -> ProtectionRules:
     m = margins or ProtectionMargins()
     v_max, v_min = parameters.max_cell_voltage_v, parameters.min_cell_voltage_v
     t_charge_high = parameters.charge_temperature_c[:, 1]
@@ -72,7 +107,7 @@ def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_
     ov_w, ov_a = v_max + m.overvoltage_warning_v, v_max + m.overvoltage_alarm_v
     uv_w, uv_a = v_min + m.undervoltage_warning_v, v_min + m.undervoltage_alarm_v
     a, w, v, q = AlarmCode, Severity.WARNING, Severity.ALARM, Quantity
-    return (
+    return ProtectionRules((
         above(a.CELL_OVERVOLTAGE, w, q.MAX_CELL_VOLTAGE_V, ov_w, ov_w - hv, m.voltage_delay_s),
         above(a.CELL_OVERVOLTAGE, v, q.MAX_CELL_VOLTAGE_V, ov_a, ov_a - hv, m.voltage_delay_s),
         below(a.CELL_UNDERVOLTAGE, w, q.MIN_CELL_VOLTAGE_V, uv_w, uv_w + hv, m.voltage_delay_s),
@@ -97,4 +132,4 @@ def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_
         above(a.COMMUNICATION_LOSS, v, q.TEMPERATURE_AGE_S, temperature_stale_after, temperature_stale_after, 0.0),
         above(a.SENSOR_FAULT, v, q.IMPLAUSIBLE_READINGS, ones * 0.5, ones * 0.5, 0.0),
         above(a.PACK_REPORTED_FAULT, v, q.PACK_FAULT_FLAGS, ones * 0.5, ones * 0.5, 0.0),
-    )
+    ))

@@ -40,7 +40,7 @@ class EkfSettings:
     # A long rest reveals the current sensor's offset: the true current is then taken as zero.
     rest_current_c_rate: float = 0.02
     rest_min_s: float = 300.0
-    rest_reading_sigma_c_rate: float = 0.005  # per reading: sensor noise plus what a resting pack may draw
+    rest_reading_sigma_c_rate: float = 0.005  # per second of readings: sensor noise plus what a resting pack draws
     max_gap_s: float = 10.0  # longer intervals coast: no integration, SoC uncertainty grows
     coasting_current_c_rate: float = 0.5  # assumed size of a current the sensor did not report
     # The reported sigma: the same recursion with realistic, correlated error levels (see module doc).
@@ -223,7 +223,7 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     )
     resting = active & (new.quiet_s >= settings.rest_min_s)
     if resting.any():
-        new = _observe_offset_at_rest(new, resting, current, cells, settings)
+        new = _observe_offset_at_rest(new, resting, current, dt_s, cells, settings)
     if not active.all():
         new = _keep_inactive(state, new, active)
     return new, Prediction(without_growth, correcting)
@@ -243,10 +243,10 @@ def _branch_doubt(doubt: FloatArray, coasting: BoolArray, unknown_a: FloatArray,
     return doubt, noise + (params.rc_r_ohm.sum(axis=0) * doubt) ** 2
 
 
-def _observe_offset_at_rest(state: EkfState, resting: BoolArray, current_a: FloatArray, cells: CellArrays,
-                            settings: EkfSettings) -> EkfState:
+def _observe_offset_at_rest(state: EkfState, resting: BoolArray, current_a: FloatArray, dt_s: float,
+                            cells: CellArrays, settings: EkfSettings) -> EkfState:
     """Kalman update with the pseudo-measurement `true current = 0`, i.e. bias = -measured current."""
-    reading_variance = (settings.rest_reading_sigma_c_rate * cells.nominal_capacity_ah) ** 2
+    reading_variance = (settings.rest_reading_sigma_c_rate * cells.nominal_capacity_ah) ** 2 / max(dt_s, 1e-3)
     weight = np.where(resting, 1.0 / (state.p_bias + reading_variance), 0.0)
     innovation = np.where(resting, -current_a - state.bias_a, 0.0)
     return replace(

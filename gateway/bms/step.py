@@ -11,14 +11,17 @@ from gateway.bms.inputs import BmsInputs, BoolArray, FloatArray
 from gateway.bms.limits import CurrentLimits, current_limits
 from gateway.bms.pack_figures import PackFigures, pack_figures
 from gateway.bms.pack_parameters import PackParameters
-from gateway.bms.protection import ProtectionState, highest_severity, protection_step
-from gateway.bms.protection_rules import ProtectionRule
-from gateway.bms.quantities import Quantity, compute_quantities
+from gateway.bms.protection import ProtectionState, communicating, highest_severity, protection_step
+from gateway.bms.protection_rules import ProtectionRules
+from gateway.bms.quantities import Quantities, Quantity, compute_quantities
 from gateway.bms.usage import UsageState, usage_step
-from gateway.domain.alarms import AlarmCode, Severity
+from gateway.domain.alarms import Severity
 from gateway.domain.states import ContactorState
 
 UNKNOWN_TEMPERATURE_C = 25.0  # the estimator's model temperature for a pack with no temperature reading
+# plain numbers: numpy compares an array with an IntEnum member several times slower
+_ALARM = float(Severity.ALARM)
+_CLOSED = int(ContactorState.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class BmsState:
     usage: UsageState
 
     @classmethod
-    def empty(cls, parameters: PackParameters, rules: tuple[ProtectionRule, ...]) -> BmsState:
+    def empty(cls, parameters: PackParameters, rules: ProtectionRules) -> BmsState:
         return cls(ProtectionState.empty(parameters.pack_count, len(rules)),
                    EstimatorState.empty(parameters.cell_mask.shape, parameters.estimator.arrays.tables.pairs,
                                         parameters.estimator.arrays.nominal_capacity_ah),
@@ -38,7 +41,7 @@ class BmsState:
 @dataclass(frozen=True)
 class BmsOutputs:
     fresh: BoolArray
-    quantities: dict[Quantity, FloatArray]
+    quantities: Quantities
     cells: CellEstimates
     pack: PackFigures
     limits: CurrentLimits
@@ -57,15 +60,12 @@ class BmsOutputs:
         return self.pack.capacity_ah
 
 
-def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters,
-             rules: tuple[ProtectionRule, ...], dt_s: float) -> tuple[BmsState, BmsOutputs]:
+def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters, rules: ProtectionRules,
+             dt_s: float) -> tuple[BmsState, BmsOutputs]:
     quantities = compute_quantities(inputs, parameters)
     protection = protection_step(state.protection, rules, quantities, dt_s)
-    stale_column = [i for i, rule in enumerate(rules) if rule.code is AlarmCode.COMMUNICATION_LOSS]
-    fresh = (~protection.active[:, stale_column].any(axis=1) & np.isfinite(inputs.data_age_s)
-             & np.isfinite(inputs.temperature_age_s))
-    cell_temperature = parameters.cell_temperature_c(inputs.temperature_c)
-    cell_temperature = np.where(np.isnan(cell_temperature), UNKNOWN_TEMPERATURE_C, cell_temperature)
+    fresh = communicating(protection, rules) & np.isfinite(inputs.data_age_s) & np.isfinite(inputs.temperature_age_s)
+    cell_temperature = parameters.cell_temperature_c(inputs.temperature_c, UNKNOWN_TEMPERATURE_C)
     measured = inputs.cell_voltage_new if inputs.cell_voltage_new is not None else parameters.cell_mask
     estimator = estimator_step(state.estimator, inputs.pack_current_a, inputs.cell_voltage_v, cell_temperature,
                                measured, fresh, dt_s, parameters.estimator, parameters.estimator_settings)
@@ -76,7 +76,7 @@ def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters,
     usage = usage_step(state.usage, inputs.pack_current_a, inputs.pack_voltage_v,
                        quantities[Quantity.MAX_TEMPERATURE_C], pack.soc, fresh, dt_s)
     severity = highest_severity(protection, rules)
-    allowed = fresh & (severity < Severity.ALARM) & (inputs.contactor_state == ContactorState.CLOSED)
+    allowed = fresh & (severity < _ALARM) & (inputs.contactor_state == _CLOSED)
     limits = current_limits(parameters, quantities, allowed)
     outputs = BmsOutputs(fresh, quantities, cells, pack, limits, severity)
     return BmsState(protection, estimator, usage), outputs

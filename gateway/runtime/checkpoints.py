@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gateway.adapters.state_store import PackCheckpoint
+from gateway.bms.estimator import with_derived
 from gateway.bms.pack_parameters import PackParameters
 from gateway.bms.step import BmsState
 
@@ -85,5 +86,6 @@ def restore(state: BmsState, parameters: PackParameters,
         resistance = _apply(resistance, "resistance", checkpoint.state, i, cells)
         usage = _apply(usage, "usage", checkpoint.state, i, cells)
         restored.append(layout.pack_id)
-    return replace(state, estimator=replace(estimator, ekf=ekf, capacity=capacity, resistance=resistance),
+    learned = replace(estimator, ekf=ekf, capacity=capacity, resistance=resistance)
+    return replace(state, estimator=with_derived(learned, parameters.estimator, parameters.estimator_settings),
                    usage=usage), restored

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gateway.bms.cell_model import load_cell_model
+from gateway.bms.pack_parameters import PackLayout, PackParameters
+from gateway.bms.protection import active_alarms
+from gateway.bms.quantities import Quantity, compute_quantities
+from gateway.bms.step import bms_step
+from gateway.bms.usage import UsageState, usage_step
+from gateway.domain.alarms import AlarmCode, Severity
+from gateway.settings import DEFAULT_MAPPINGS_DIR
+from tests.bms.helpers import TICK_S, empty_state, inputs, parameters, rules
+
+
+def mixed_parameters() -> PackParameters:
+    """A 4-cell pack with 2 sensors beside a 3-cell pack with 1 sensor: padded cells and sensors."""
+    model = load_cell_model(DEFAULT_MAPPINGS_DIR, "nmc-200ah")
+    return PackParameters.build([PackLayout("a", 4, 2, model), PackLayout("b", 3, 1, model)])
+
+
+def test_each_quantity_is_the_one_its_name_says() -> None:
+    p = mixed_parameters()
+    x = inputs(p)
+    x.cell_voltage_v[:] = [[3.6, 3.9, 9.0, np.nan], [3.5, 3.7, 3.8, 2.0]]  # 9 V implausible; 2.0 V is padding
+    x.temperature_c[:] = [[21.0, 30.0], [26.0, -99.0]]  # -99: padding, not a sensor
+    x.pack_current_a[:] = [-40.0, 12.0]
+    x.data_age_s[:] = [0.2, 0.3]
+    x.temperature_age_s[:] = [0.4, 0.5]
+    x.pack_fault_flags[:] = [0, 5]
+    q = compute_quantities(x, p)
+    expected = {
+        Quantity.MAX_CELL_VOLTAGE_V: [3.9, 3.8],
+        Quantity.MIN_CELL_VOLTAGE_V: [3.6, 3.5],
+        Quantity.MAX_TEMPERATURE_C: [30.0, 26.0],
+        Quantity.MIN_TEMPERATURE_C: [21.0, 26.0],
+        Quantity.CHARGE_CURRENT_A: [-40.0, 12.0],
+        Quantity.DISCHARGE_CURRENT_A: [40.0, -12.0],
+        Quantity.DATA_AGE_S: [0.2, 0.3],
+        Quantity.TEMPERATURE_AGE_S: [0.4, 0.5],
+        Quantity.IMPLAUSIBLE_READINGS: [1.0, 0.0],
+        Quantity.PACK_FAULT_FLAGS: [0.0, 5.0],
+    }
+    assert set(expected) == set(Quantity)
+    for quantity, values in expected.items():
+        assert q[quantity].tolist() == values, quantity
+
+
+def test_a_pack_without_plausible_readings_has_unknown_extremes() -> None:
+    p = mixed_parameters()
+    x = inputs(p)
+    x.cell_voltage_v[1] = np.nan
+    x.temperature_c[1] = 500.0
+    q = compute_quantities(x, p)
+    assert math.isnan(q[Quantity.MAX_CELL_VOLTAGE_V][1])
+    assert math.isnan(q[Quantity.MIN_TEMPERATURE_C][1])
+    assert q[Quantity.IMPLAUSIBLE_READINGS].tolist() == [0.0, 1.0]  # the padded sensor is not counted
+    assert q[Quantity.MAX_CELL_VOLTAGE_V][0] == 3.75
+
+
+def test_a_missing_temperature_reading_takes_the_pack_mean_then_the_unknown_value() -> None:
+    p = parameters(packs=3, cells=4, sensors=2)  # cells 0-1 read sensor 0, cells 2-3 sensor 1
+    temperature = np.array([[20.0, 30.0], [np.nan, 30.0], [np.nan, np.inf]])
+    assert p.cell_temperature_c(temperature, 25.0).tolist() == [[20.0, 20.0, 30.0, 30.0], [30.0] * 4, [25.0] * 4]
+    assert np.isnan(p.cell_temperature_c(temperature)[2]).all()
+
+
+def test_usage_histograms_count_the_known_values_of_counted_packs() -> None:
+    state = UsageState.empty(3)
+    hottest = np.array([25.0, np.nan, 65.0])
+    soc = np.array([0.55, 0.95, 0.05])
+    counted = np.array([True, True, False])
+    after = usage_step(state, np.array([-36.0, 18.0, 50.0]), np.array([100.0, np.nan, 100.0]), hottest, soc,
+                       counted, 10.0)
+    assert after.time_at_temperature_s[0].tolist() == [0.0] * 5 + [10.0] + [0.0] * 4  # 20..30 degC
+    assert after.time_at_temperature_s[1:].sum() == 0.0  # unknown temperature, not counted
+    assert after.time_at_soc_s.tolist()[:2] == [[0.0] * 5 + [10.0] + [0.0] * 4, [0.0] * 9 + [10.0]]
+    assert after.time_at_soc_s[2].sum() == 0.0
+    assert after.ah_discharged.tolist() == pytest.approx([0.1, 0.0, 0.0])
+    assert after.ah_charged.tolist() == pytest.approx([0.0, 0.05, 0.0])
+    assert after.wh_discharged.tolist() == pytest.approx([10.0, 0.0, 0.0])
+    assert after.wh_charged.tolist() == [0.0, 0.0, 0.0]  # unknown pack voltage: no energy
+
+
+def test_charge_and_discharge_are_derated_by_their_own_temperature_window() -> None:
+    p = parameters(packs=1)
+    r = rules(p)
+    # charge window 0..45 degC, discharge -20..60 degC, derated over 5 degC at each edge
+    _, out = bms_step(empty_state(p, r), inputs(p, temp_c=42.5), p, r, TICK_S)
+    assert out.limits.charge_a[0] == pytest.approx(0.5 * p.max_charge_current_a[0])
+    assert out.limits.discharge_a[0] == pytest.approx(p.max_discharge_current_a[0])
+    _, out = bms_step(empty_state(p, r), inputs(p, temp_c=-17.5), p, r, TICK_S)
+    assert out.limits.charge_a[0] == 0.0
+    assert out.limits.discharge_a[0] == pytest.approx(0.5 * p.max_discharge_current_a[0])
+    assert out.limits.charge_voltage_v[0] == pytest.approx(32 * 4.2)
+    assert out.limits.discharge_voltage_v[0] == pytest.approx(32 * 2.5)
+
+
+def test_a_below_rule_raises_after_its_delay_and_clears_past_its_hysteresis() -> None:
+    p = parameters(packs=1)
+    r = rules(p)
+    state = empty_state(p, r)
+    for _ in range(19):  # 1.9 s of the 2 s delay
+        state, _ = bms_step(state, inputs(p, temp_c=-1.0), p, r, TICK_S)
+    assert active_alarms(state.protection, r, 0) == {}
+    state, _ = bms_step(state, inputs(p, temp_c=-1.0), p, r, TICK_S)
+    assert active_alarms(state.protection, r, 0) == {AlarmCode.CELL_UNDERTEMPERATURE: Severity.WARNING}
+    state, _ = bms_step(state, inputs(p, temp_c=2.5), p, r, TICK_S)  # inside the 3 degC band
+    assert active_alarms(state.protection, r, 0) == {AlarmCode.CELL_UNDERTEMPERATURE: Severity.WARNING}
+    state, _ = bms_step(state, inputs(p, temp_c=3.0), p, r, TICK_S)
+    assert active_alarms(state.protection, r, 0) == {}
