@@ -130,12 +130,15 @@ class _Compiler:
             self.problem(f"{key}.bands.edges", f"{list(edges)} is not a strictly increasing list of numbers",
                          "list the finite band edges in increasing order (the open bands below the first "
                          "and above the last edge are added)")
-        unit = self.units.get(spec.unit)
+        unit = self.unit(spec.unit, f"{key}.bands.unit")
+        return Bands(edges, unit, spec.quantity) if unit is not None else None
+
+    def unit(self, name: str, key: str) -> EngineeringUnit | None:
+        unit = self.units.get(name)
         if unit is None:
-            self.problem(f"{key}.bands.unit", f"unit {spec.unit!r} is not defined under units:",
+            self.problem(key, f"unit {name!r} is not defined under units:",
                          f"add it under units: (symbol, name), or use one of {sorted(self.units)}")
-            return None
-        return Bands(edges, unit, spec.quantity)
+        return unit
 
     def check_pattern(self, pattern: str, key: str) -> None:
         fix = "use a str.format pattern with the element number {n}, e.g. Cell{n:02d}"
@@ -204,11 +207,7 @@ class _Compiler:
         if spec.range[0] >= spec.range[1]:
             self.problem(f"{key}.range", f"low {spec.range[0]} is not below high {spec.range[1]}",
                          "give [low, high] with low < high")
-        unit = self.units.get(spec.unit)
-        if unit is None:
-            self.problem(f"{key}.unit", f"unit {spec.unit!r} is not defined under units:",
-                         f"add it under units: (symbol, name), or use one of {sorted(self.units)}")
-        return unit
+        return self.unit(spec.unit, f"{key}.unit")
 
     def enum(self, spec: ValueSpec, key: str, level: Level) -> EnumDescription | None:
         if spec.enum is None:
