@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import MappingProxyType
 
@@ -60,3 +61,11 @@ def make_snapshot(packs: int = 4, sequence: int = 1, *, offline: tuple[int, ...]
     )
     buses = (BusStatistics("demo", 1000, 990, MappingProxyType({"bad_crc": 7, "unknown_id": 3}), 0, 12),)
     return GatewaySnapshot(sequence, 1_760_000_000.0 + sequence, "site", pack_snapshots, site, buses, 0.0012)
+
+
+def attributes_of(snapshot_type: type) -> set[str]:
+    """Dataclass fields and public properties: what a snapshot offers to publish."""
+    fields = {field.name for field in dataclasses.fields(snapshot_type)}
+    properties = {name for name, value in vars(snapshot_type).items()
+                  if isinstance(value, property) and not name.startswith("_")}
+    return fields | properties

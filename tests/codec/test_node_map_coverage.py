@@ -15,6 +15,7 @@ from gateway.codec.node_model import NodeMap
 from gateway.domain.identity import PackIdentity
 from gateway.domain.snapshot import PackSnapshot, SiteSnapshot
 from gateway.settings import DEFAULT_MAPPINGS_DIR
+from tests.factories import attributes_of
 
 NOT_A_VARIABLE: dict[str, dict[str, str]] = {
     "pack": {
@@ -32,13 +33,6 @@ NOT_A_VARIABLE: dict[str, dict[str, str]] = {
 @pytest.fixture(scope="module")
 def native() -> NodeMap:
     return load_node_map(DEFAULT_MAPPINGS_DIR, "native")
-
-
-def attributes_of(snapshot_type: type) -> set[str]:
-    fields = {field.name for field in dataclasses.fields(snapshot_type)}
-    properties = {name for name, value in vars(snapshot_type).items()
-                  if isinstance(value, property) and not name.startswith("_")}
-    return fields | properties
 
 
 @pytest.mark.parametrize("kind", ["pack", "site"])

@@ -16,7 +16,7 @@ from gateway.codec.register_sources import ArraySource, ScalarSource, Source, Un
 from gateway.domain.identity import PackIdentity
 from gateway.domain.snapshot import PackSnapshot, SiteSnapshot
 from gateway.settings import DEFAULT_MAPPINGS_DIR
-from tests.factories import make_snapshot
+from tests.factories import attributes_of, make_snapshot
 
 NOT_PUBLISHED_ON_MODBUS: dict[str, dict[str, str]] = {
     "pack": {
@@ -42,14 +42,6 @@ def published_sources(register_map: RegisterMap, kind: UnitKind) -> list[Source]
     vocabulary = sources_for(kind, register_map.version)
     unit = register_map.pack if kind == "pack" else register_map.site
     return [vocabulary[entry.source] for entry in unit.entries]
-
-
-def attributes_of(snapshot_type: type) -> set[str]:
-    """Dataclass fields and public properties: what a snapshot offers to publish."""
-    fields = {field.name for field in dataclasses.fields(snapshot_type)}
-    properties = {name for name, value in vars(snapshot_type).items()
-                  if isinstance(value, property) and not name.startswith("_")}
-    return fields | properties
 
 
 @pytest.mark.parametrize("kind", ["pack", "site"])
