@@ -74,15 +74,20 @@ def start_cells(state: EstimatorState, which: BoolArray, soc: FloatArray, soc_si
     return replace(state, ekf=ekf)
 
 
+def _with_estimates(ekf: EkfState, capacity: CapacityState, resistance: ResistanceState, clock_s: float,
+                    soc_sigma: FloatArray, cells: EstimatorCells, settings: EstimatorSettings) -> EstimatorState:
+    """The state with its derived fields computed from the learned ones."""
+    a = cells.arrays
+    capacity_ah, capacity_sigma = capacity_estimate(capacity, ekf.soc, soc_sigma**2, ekf.bias_a,
+                                                    a.nominal_capacity_ah, settings.capacity)
+    growth = delta_r0(resistance, a.nominal_capacity_ah, a.reference_r0_ohm, settings.resistance)
+    return EstimatorState(ekf, capacity, resistance, clock_s, soc_sigma, capacity_ah, capacity_sigma, growth)
+
+
 def with_derived(state: EstimatorState, cells: EstimatorCells, settings: EstimatorSettings) -> EstimatorState:
     """Recompute the derived fields from the learned ones (after a restore or a change of prior)."""
-    a = cells.arrays
-    sigma = reported_soc_sigma(state.ekf, settings.ekf)
-    capacity, capacity_sigma = capacity_estimate(state.capacity, state.ekf.soc, sigma**2, state.ekf.bias_a,
-                                                 a.nominal_capacity_ah, settings.capacity)
-    growth = delta_r0(state.resistance, a.nominal_capacity_ah, a.reference_r0_ohm, settings.resistance)
-    return replace(state, soc_sigma=sigma, capacity_ah=capacity, capacity_sigma_ah=capacity_sigma,
-                   delta_r0_ohm=growth)
+    return _with_estimates(state.ekf, state.capacity, state.resistance, state.clock_s,
+                           reported_soc_sigma(state.ekf, settings.ekf), cells, settings)
 
 
 def start_capacity(state: EstimatorState, which: BoolArray, capacity_ah: FloatArray, cells: EstimatorCells,
@@ -126,13 +131,9 @@ def estimator_step(state: EstimatorState, current_a: FloatArray, cell_voltage_v:
     known = running_cells & new_ekf.initialised & ~starting
     counted = known & np.isfinite(cell_current) & (dt_s <= settings.ekf.max_gap_s)
     sigma = reported_soc_sigma(new_ekf, settings.ekf)
-    variance = sigma**2
-    capacity_state = capacity_step(state.capacity, new_ekf.soc, variance, cell_current, new_ekf.bias_a, dt_s,
+    capacity_state = capacity_step(state.capacity, new_ekf.soc, sigma**2, cell_current, new_ekf.bias_a, dt_s,
                                    counted, known & ~counted, state.capacity_ah, settings.capacity)
     resistance_state = resistance_step(state.resistance, clock, cell_voltage_v - prediction.voltage_without_growth_v,
                                        cell_current + ekf.bias_a, prediction.corrected, a.nominal_capacity_ah,
                                        settings.resistance)
-    capacity, capacity_sigma = capacity_estimate(capacity_state, new_ekf.soc, variance, new_ekf.bias_a,
-                                                 a.nominal_capacity_ah, settings.capacity)
-    growth = delta_r0(resistance_state, a.nominal_capacity_ah, a.reference_r0_ohm, settings.resistance)
-    return EstimatorState(new_ekf, capacity_state, resistance_state, clock, sigma, capacity, capacity_sigma, growth)
+    return _with_estimates(new_ekf, capacity_state, resistance_state, clock, sigma, cells, settings)
