@@ -160,13 +160,15 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     if any_coasting:
         current = np.where(coasting, 0.0, current_a)
         b = np.where(coasting, 0.0, scale)  # d soc' / d bias
-        unknown = np.abs(np.where(np.isfinite(current_a), current_a,
-                                  settings.coasting_current_c_rate * cells.nominal_capacity_ah))
+        missed_a = np.abs(np.where(np.isfinite(current_a), current_a,
+                                   settings.coasting_current_c_rate * cells.nominal_capacity_ah))
         # The missed current persists through a dropout: its SoC error adds up linearly, not in quadrature.
-        coasted = np.where(coasting, state.coasted_soc + unknown * scale, 0.0)
+        coasted = np.where(coasting, state.coasted_soc + missed_a * scale, 0.0)
+        unknown: FloatArray | None = missed_a
         missed_variance: FloatArray | float = coasted**2 - np.where(coasting, state.coasted_soc, 0.0) ** 2
     else:
-        current, b, unknown, missed_variance = current_a, scale, current_a, 0.0
+        current, b, missed_variance = current_a, scale, 0.0
+        unknown = None
         coasted = state.coasted_soc if not state.coasted_soc.any() else np.zeros_like(state.coasted_soc)
     moved = (current + state.bias_a) * b
     soc = np.clip(state.soc + moved, 0.0, 1.0)
@@ -229,16 +231,19 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
     return new, Prediction(without_growth, correcting)
 
 
-def _branch_doubt(doubt: FloatArray, coasting: BoolArray, unknown_a: FloatArray, rc_current_a: FloatArray,
+def _branch_doubt(doubt: FloatArray, coasting: BoolArray, unknown_a: FloatArray | None, rc_current_a: FloatArray,
                   dt_s: float, params: CellParameters, noise: FloatArray) -> tuple[FloatArray, FloatArray]:
     """While coasting the RC branches follow a current nobody saw; afterwards their error decays with tau.
 
     The branches may be off by their own current plus the unseen one, which may well be larger than
     the assumed C-rate; the margin of 2 keeps the filter from chasing that error into the SoC.
     """
-    slowest = params.rc_tau_s.max(axis=0)
-    worst = 2.0 * (unknown_a + np.abs(rc_current_a).max(axis=0))
-    doubt = np.where(coasting, np.maximum(doubt, worst), doubt * np.exp(-dt_s / slowest))
+    decayed = doubt * np.exp(-dt_s / params.rc_tau_s.max(axis=0))
+    if unknown_a is None:  # nothing coasts now
+        doubt = decayed
+    else:
+        worst = 2.0 * (unknown_a + np.abs(rc_current_a).max(axis=0))
+        doubt = np.where(coasting, np.maximum(doubt, worst), decayed)
     doubt = np.where(doubt < 1e-3, 0.0, doubt)
     return doubt, noise + (params.rc_r_ohm.sum(axis=0) * doubt) ** 2
 
