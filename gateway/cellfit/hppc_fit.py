@@ -5,9 +5,14 @@ discharge and the following rest. Over it the terminal voltage is modelled as
 
     v = OCV(soc) + offset + R0 i + sum_k R_k z_k(tau_k)
 
-with z_k the exact zero-order-hold RC responses. For fixed time constants the model is linear in
-(R0, R_k, offset), so the time constants come from a grid search and the resistances from linear
-least squares; only physically valid (non-negative) solutions are accepted.
+with z_k the exact zero-order-hold RC responses. The rows of the long (C/2) discharge are left out
+of the fit, and the rest after it gets its own offset: where the OCV curve is steep, the error of
+the OCV curve over those 10 % of SoC would otherwise be fitted as polarisation. The pulses give R0
+and the fast pair, the relaxation after the long discharge the slow pair.
+
+For fixed time constants the model is linear in (R0, R_k, offsets), so the time constants come
+from a grid search and the resistances from linear least squares; only physically valid
+(non-negative) solutions are accepted.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ from gateway.logs.measurement_log import MeasurementLog
 
 PRE_PULSE_S = 30.0
 MIN_BLOCKS = 3
-OUTLIER_RMSE_FACTOR = 3.0  # a block fitting this much worse than the test's median is not used
+MAX_BLOCK_RMSE_V = 0.025  # a block fitting worse than this is not an RC circuit's behaviour (or a broken step)
 TAU_GRID_S = np.geomspace(0.3, 3000.0, 28)
 MIN_TAU_RATIO = 2.0  # the slow pair is at least this much slower than the fast one
+LONG_STEP_S = 60.0  # a discharge longer than this is the block's partial discharge, not a pulse
 
 
 @dataclass(frozen=True)
@@ -62,17 +68,31 @@ def _pulse_starts(log: MeasurementLog) -> list[int]:
     return starts
 
 
+def _long_discharge_rows(time_s: FloatArray, current_a: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(rows of the long discharge, rows after its start) as 0/1 columns; both empty-zero if it is missing."""
+    during = np.zeros(len(time_s))
+    after = np.zeros(len(time_s))
+    for step in split_steps(current_a):
+        if step.sign < 0 and time_s[step.stop - 1] - time_s[step.start] > LONG_STEP_S:
+            during[step.rows] = 1.0
+            after[step.start :] = 1.0
+            break
+    return during, after
+
+
 def _fit_window(time_s: FloatArray, current_a: FloatArray, voltage_v: FloatArray,
                 ocv_v: FloatArray) -> tuple[float, tuple[tuple[float, float], ...], float, float]:
     taus = TAU_GRID_S
     responses = filtered_currents(time_s, current_a, taus)
-    target = voltage_v - ocv_v
+    during, after = _long_discharge_rows(time_s, current_a)
+    used = during == 0.0
+    target = (voltage_v - ocv_v)[used]
     best: tuple[float, tuple[tuple[float, float], ...], float, float] | None = None
     best_error = np.inf
     for i, j in itertools.combinations(range(len(taus)), 2):
         if taus[j] < MIN_TAU_RATIO * taus[i]:
             continue
-        design = np.column_stack([current_a, responses[:, i], responses[:, j], np.ones_like(current_a)])
+        design = np.column_stack([current_a, responses[:, i], responses[:, j], 1.0 - after, after])[used]
         solution, *_ = np.linalg.lstsq(design, target, rcond=None)
         if np.any(solution[:3] < 0.0):
             continue
@@ -105,9 +125,8 @@ def fit_hppc(log: MeasurementLog, start_soc: float, capacity_ah: float,
             skipped.append(number + 1)
             continue
         blocks.append(BlockFit(number + 1, float(soc[start - 1]), r0, rc, offset, rmse))
-    median_rmse = float(np.median([b.rmse_v for b in blocks])) if blocks else 0.0
-    skipped += [b.number for b in blocks if b.rmse_v > OUTLIER_RMSE_FACTOR * median_rmse]
-    blocks = [b for b in blocks if b.rmse_v <= OUTLIER_RMSE_FACTOR * median_rmse]
+    skipped += [b.number for b in blocks if b.rmse_v > MAX_BLOCK_RMSE_V]
+    blocks = [b for b in blocks if b.rmse_v <= MAX_BLOCK_RMSE_V]
     if len(blocks) < MIN_BLOCKS:
         raise LogError(log.path, "current_a", f"only {len(blocks)} HPPC blocks could be fitted (skipped {skipped})",
                        f"give an HPPC test with at least {MIN_BLOCKS} clean pulse blocks")

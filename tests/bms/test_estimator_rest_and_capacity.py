@@ -118,12 +118,6 @@ def discharge_between_rests(offset_a: float) -> CapacityRun:
     return CapacityRun(measured, truth.soc, last.capacity_ah[0], last.capacity_sigma_ah[0], last.bias_a[0])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: one discharge between two rests leaves the capacity 2-3.3 % high (184-186 Ah for 180). Even with the "
-    "true SoC at both ends it would be 183.2 Ah: the pair's x-variance (published SoC sigmas ~0.02 at the anchor, "
-    "~0.018 at the end) gives it only ~6x the weight of the 10 % prior, which pulls ~3 Ah toward the nominal; and "
-    "after the 15 min rest the SoC is still ~1.1 % high (the filter's own p_soc is ~0.1 %, so the rest voltage "
-    "pins it only slowly), which adds the rest"))
 def test_capacity_from_one_discharge_between_two_rests_is_within_two_percent() -> None:
     run = discharge_between_rests(CAPACITY_OFFSET_A)
     assert (run.true_soc[0] - run.true_soc[-1] >= 0.69).all()  # the pair spans ~70 % SoC

@@ -153,6 +153,34 @@ def test_hppc_fit_of_time_constants_off_the_grid_keeps_r0_and_the_total() -> Non
         assert total == pytest.approx(1.3e-3, rel=0.05)
 
 
+def test_hppc_fit_is_not_misled_by_an_ocv_curve_wrong_in_slope() -> None:
+    """Where the OCV curve given to the fit is off over the 10 % partial discharge, R0 and the pairs still hold."""
+    log = synthetic_hppc(0.6e-3, [(0.4e-3, float(TAU_GRID_S[9])), (0.3e-3, float(TAU_GRID_S[20]))])
+
+    def too_steep(soc: np.ndarray) -> np.ndarray:  # 0.1 V per unit of SoC steeper than the truth
+        result: np.ndarray = MODEL.ocv_v(soc) + 0.1 * (soc - 0.5)
+        return result
+
+    fit = fit_hppc(log, 1.0, 200.0, too_steep)
+    assert len(fit.blocks) == 4
+    for block in fit.blocks:
+        assert block.r0_ohm == pytest.approx(0.6e-3, rel=0.02)
+        (r1, _), (r2, _) = block.rc
+        assert r1 == pytest.approx(0.4e-3, rel=0.05)
+        assert r2 == pytest.approx(0.3e-3, rel=0.05)
+
+
+def test_a_block_no_circuit_describes_is_skipped() -> None:
+    log = synthetic_hppc(0.6e-3, [(0.4e-3, 10.0), (0.3e-3, 300.0)])
+    pulses = [step.start for step in split_steps(log.current_a) if step.sign < 0 and step.stop - step.start < 600]
+    third = slice(pulses[2], pulses[3] - 100)  # inside block 3's fit window only
+    wild = log.cell_voltage_v[:, 0].copy()
+    wild[third] += 0.2 * np.sin(np.arange(third.stop - third.start) / 7.0)  # 140 mV RMS no RC circuit makes
+    fit = fit_hppc(with_voltage(log, wild), 1.0, 200.0, MODEL.ocv_v)
+    assert fit.skipped_blocks == (3,)
+    assert [b.number for b in fit.blocks] == [1, 2, 4]
+
+
 def synthetic_ocv_test(capacity_ah: float = 200.0, overpotential_ohm: float = 1e-3) -> MeasurementLog:
     """From SoC 0.5: C/20 charge to full, rest, C/20 discharge to empty, rest, C/20 charge to full (10 s rows)."""
     c20 = capacity_ah / 20.0
