@@ -6,7 +6,7 @@ prints, beside plain coulomb counting on the same data (nominal capacity, same s
 
 * SoC RMSE over the run and after 10 min, max |error| after 10 min (self-initialised start);
 * time to enter and stay within +-5 and +-2 points when started 20 points wrong (for LFP also
-  counted from the moment the true SoC first leaves the 20..90 % plateau);
+  counted from the moment the true SoC first reaches below 20 % or above 90 % from the plateau);
 * end-of-run capacity error (worst cell) and R0 error (worst cell, against the 10 s resistance).
 
 Then the speed figures: one BMS step for 256 packs x 32 cells and for 1 pack x 32 cells (the
@@ -82,14 +82,15 @@ def fmt_time(value: float | None, reference: float = 0.0) -> str:
 
 
 def row(name: str, normal: SocErrors, wrong: SocErrors, capacity: str, resistance: str, ref: float) -> str:
-    late = f" / {fmt_time(wrong.within_2_s, ref)}" if ref > 0.0 else ""
+    late = f" / {fmt_time(wrong.within_2_s, ref)}" if 0.0 < ref < np.inf else ""
     return (f"| {name} | {normal.rmse_all:.2f} | {normal.rmse_after_10min:.2f} | {normal.max_after_10min:.2f} | "
             f"{fmt_time(wrong.within_5_s)} | {fmt_time(wrong.within_2_s)}{late} | {capacity} | {resistance} |")
 
 
 def accuracy(quick: bool) -> None:
     print("| profile | estimator | RMSE all (pp) | RMSE >10 min | max >10 min | 20 pp wrong: into +-5 | "
-          "into +-2 (LFP: / after leaving the plateau) | capacity error (worst cell) | R0 error (worst cell) |")
+          "into +-2 (LFP: / after first reaching SoC < 20 % or > 90 % from the plateau) | "
+          "capacity error (worst cell) | R0 error (worst cell) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for cell, log_path, kind in profiles(quick):
         model = load_cell_model(DEFAULT_MAPPINGS_DIR, cell)

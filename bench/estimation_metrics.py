@@ -79,6 +79,12 @@ def worst_relative_error_pct(estimate: FloatArray, truth: FloatArray) -> float:
 
 
 def first_informative_time_s(truth: Truth, low: float = 0.2, high: float = 0.9) -> float:
-    """When an LFP estimator can first be expected to converge: the true SoC leaves the plateau."""
-    outside = np.flatnonzero((truth.pack_soc < low) | (truth.pack_soc > high))
+    """When an LFP estimator can first be expected to converge: the true SoC reaches below `low` or
+    above `high` from the plateau in between (a start above `high`, e.g. 0.95, is not reaching it:
+    the LFP OCV there is still within a few mV of the plateau's)."""
+    on_plateau = np.flatnonzero((truth.pack_soc >= low) & (truth.pack_soc <= high))
+    if on_plateau.size == 0:
+        return float("inf")
+    later = np.arange(len(truth.pack_soc)) > on_plateau[0]
+    outside = np.flatnonzero(later & ((truth.pack_soc < low) | (truth.pack_soc > high)))
     return float(truth.time_s[outside[0]]) if outside.size else float("inf")
