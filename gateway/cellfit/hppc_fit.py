@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gateway.bms.inputs import BoolArray
 from gateway.cellfit.rc_filter import filtered_currents
 from gateway.cellfit.segments import FloatArray, charge_throughput_ah, split_steps
 from gateway.errors import LogError
@@ -33,7 +34,7 @@ MIN_BLOCKS = 3
 MAX_BLOCK_RMSE_V = 0.025  # a block fitting worse than this is not an RC circuit's behaviour (or a broken step)
 TAU_GRID_S = np.geomspace(0.3, 3000.0, 28)
 MIN_TAU_RATIO = 2.0  # the slow pair is at least this much slower than the fast one
-LONG_STEP_S = 60.0  # a discharge longer than this is the block's partial discharge, not a pulse
+PULSE_MAX_S = 60.0  # a discharge at least this long is the block's partial discharge, not a pulse
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def _pulse_starts(log: MeasurementLog) -> list[int]:
     for before, step in itertools.pairwise(steps):
         rest_s = log.time_s[before.stop - 1] - log.time_s[before.start]
         pulse_s = log.time_s[step.stop - 1] - log.time_s[max(step.start - 1, 0)]
-        if before.sign == 0 and step.sign < 0 and rest_s > 600.0 and pulse_s < 60.0:
+        if before.sign == 0 and step.sign < 0 and rest_s > 600.0 and pulse_s < PULSE_MAX_S:
             starts.append(step.start)
     if not starts:
         raise LogError(log.path, "current_a", "no HPPC pulse blocks found (a short discharge pulse after a rest)",
@@ -68,31 +69,31 @@ def _pulse_starts(log: MeasurementLog) -> list[int]:
     return starts
 
 
-def _long_discharge_rows(time_s: FloatArray, current_a: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """(rows of the long discharge, rows after its start) as 0/1 columns; both empty-zero if it is missing."""
-    during = np.zeros(len(time_s))
-    after = np.zeros(len(time_s))
+def _partial_discharge(time_s: FloatArray, current_a: FloatArray) -> tuple[BoolArray, FloatArray]:
+    """(rows outside the block's partial discharge, 1.0 from its start on); all rows and zeros without one."""
+    outside = np.ones(len(time_s), dtype=bool)
+    from_start = np.zeros(len(time_s))
     for step in split_steps(current_a):
-        if step.sign < 0 and time_s[step.stop - 1] - time_s[step.start] > LONG_STEP_S:
-            during[step.rows] = 1.0
-            after[step.start :] = 1.0
+        if step.sign < 0 and time_s[step.stop - 1] - time_s[step.start] >= PULSE_MAX_S:
+            outside[step.rows] = False
+            from_start[step.start :] = 1.0
             break
-    return during, after
+    return outside, from_start
 
 
 def _fit_window(time_s: FloatArray, current_a: FloatArray, voltage_v: FloatArray,
                 ocv_v: FloatArray) -> tuple[float, tuple[tuple[float, float], ...], float, float]:
     taus = TAU_GRID_S
-    responses = filtered_currents(time_s, current_a, taus)
-    during, after = _long_discharge_rows(time_s, current_a)
-    used = during == 0.0
+    used, after = _partial_discharge(time_s, current_a)
+    responses = filtered_currents(time_s, current_a, taus)[used]
+    current, after = current_a[used], after[used]
     target = (voltage_v - ocv_v)[used]
     best: tuple[float, tuple[tuple[float, float], ...], float, float] | None = None
     best_error = np.inf
     for i, j in itertools.combinations(range(len(taus)), 2):
         if taus[j] < MIN_TAU_RATIO * taus[i]:
             continue
-        design = np.column_stack([current_a, responses[:, i], responses[:, j], 1.0 - after, after])[used]
+        design = np.column_stack([current, responses[:, i], responses[:, j], 1.0 - after, after])
         solution, *_ = np.linalg.lstsq(design, target, rcond=None)
         if np.any(solution[:3] < 0.0):
             continue
