@@ -38,7 +38,7 @@ from gateway.bms.estimator import estimator_step
 from gateway.bms.inputs import BmsInputs
 from gateway.bms.pack_parameters import PackLayout, PackParameters
 from gateway.bms.protection_rules import build_rules
-from gateway.bms.step import BmsState, bms_step
+from gateway.bms.step import BmsState, SafetySettings, bms_step
 from gateway.domain.states import ContactorState
 from gateway.logs.measurement_log import MeasurementLog, read_measurement_log
 from gateway.replay.runner import ReplayResult, replay
@@ -153,12 +153,13 @@ def bms_step_timings(packs: int, cells: int, repeats: int) -> StepTimings:
         pack_current_a=np.full(packs, -80.0), contactor_state=np.full(packs, int(ContactorState.CLOSED)),
         pack_fault_flags=np.zeros(packs, dtype=np.int64), data_age_s=np.zeros(packs),
         temperature_age_s=np.zeros(packs))
-    state, _ = bms_step(BmsState.empty(parameters, rules), inputs, parameters, rules, 0.1)
+    safety = SafetySettings.of(rules)
+    state, _ = bms_step(BmsState.empty(parameters, rules), inputs, parameters, rules, 0.1, safety=safety)
     step_times, bare_times = [], []
     cell_temperature = parameters.cell_temperature_c(inputs.temperature_c)
     for _ in range(repeats):
         started = time.perf_counter()
-        state, _ = bms_step(state, inputs, parameters, rules, 0.1)
+        state, _ = bms_step(state, inputs, parameters, rules, 0.1, safety=safety)
         step_times.append(time.perf_counter() - started)
         started = time.perf_counter()
         estimator_step(state.estimator, inputs.pack_current_a, inputs.cell_voltage_v, cell_temperature,

@@ -19,7 +19,7 @@ import numpy as np
 from gateway.bms.cell_model import load_cell_model
 from gateway.bms.pack_parameters import PackLayout, PackParameters
 from gateway.bms.protection_rules import build_rules
-from gateway.bms.step import BmsState, bms_step
+from gateway.bms.step import BmsState, SafetySettings, bms_step
 from gateway.codec.can_decoder import FrameDecoder
 from gateway.codec.can_encoder import FrameEncoder
 from gateway.codec.protocol import load_protocol
@@ -91,16 +91,17 @@ def bench_tick(packs: int) -> None:
     for frame in frames_for(packs, 1):
         ingest.handle(frame, 1.0)
     state = BmsState.empty(p, rules)
+    safety = SafetySettings.of(rules)
     inputs = table.inputs(1.05)
     bare_times, tick_times = [], []
     for _ in range(50):
         started = time.perf_counter()
-        bms_step(state, inputs, p, rules, 0.1)
+        bms_step(state, inputs, p, rules, 0.1, safety=safety)
         bare_times.append(time.perf_counter() - started)
     for n in range(50):
         started = time.perf_counter()
         x = table.inputs(1.05)
-        state, outputs = bms_step(state, x, p, rules, 0.1)
+        state, outputs = bms_step(state, x, p, rules, 0.1, safety=safety)
         identities = [table.identity(i) for i in range(packs)]
         build_snapshot(n, "site", p, x, state, outputs, rules, identities, (), 0.0)
         tick_times.append(time.perf_counter() - started)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import can
 
 from gateway.adapters.can_bus import CanBusService, open_bus
+from gateway.adapters.command_queue import CommandQueue
+from gateway.adapters.event_log import EventLog
 from gateway.adapters.modbus_server import ModbusOutput
 from gateway.adapters.opcua_server import OpcUaOutput
 from gateway.adapters.prometheus_collector import TickTimings
@@ -18,13 +20,14 @@ from gateway.adapters.prometheus_server import PrometheusOutput
 from gateway.adapters.state_store import StateStore
 from gateway.bms.cell_model import CellModel, load_cell_model
 from gateway.bms.pack_parameters import PackLayout, PackParameters
+from gateway.bms.protection_rules import build_rules, load_protection_table
 from gateway.codec.can_decoder import FrameDecoder
 from gateway.codec.can_encoder import FrameEncoder
 from gateway.codec.node_map import load_node_map
 from gateway.codec.protocol import PackProtocol, load_protocol
 from gateway.codec.register_map import load_register_map
 from gateway.runtime.bus_counters import BusCounters
-from gateway.runtime.engine import Engine
+from gateway.runtime.engine import Engine, EngineStores
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.ingest import BusIngest
 from gateway.runtime.measurements import MeasurementTable
@@ -43,6 +46,7 @@ class Gateway:
     services: list[Service]
     buses: list[can.BusABC] = field(default_factory=list)
     store: StateStore | None = None
+    stores: EngineStores | None = None
 
 
 def build_gateway(settings: GatewaySettings) -> Gateway:
@@ -60,6 +64,9 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     parameters = PackParameters.build([
         PackLayout(p.id, p.series_cells, p.temperature_sensors, models[p.cell_model]) for p in settings.packs
     ])
+    rules = build_rules(parameters, settings.engine.stale_timeout_s, 1.0 / settings.engine.tick_hz,
+                        load_protection_table(settings.mappings_dir, settings.protection.table),
+                        settings.engine.temperature_stale_timeout_s)
     hub = SnapshotHub()
     timings = TickTimings()
     outputs = _outputs(settings, hub, timings)
@@ -85,16 +92,18 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
             encoders = {name: FrameEncoder(protocols[name]) for name in bus_protocols}
             links += [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
         store = StateStore(settings.store.path)
+        stores = EngineStores(store, EventLog(settings.store.path, settings.events),
+                              CommandQueue(settings.store.path))
     except BaseException:
         for bus in gateway_buses:
             bus.shutdown()
         raise
-    services.append(Engine(settings.engine, settings.site_name, parameters, table, counters, links, hub, store,
-                           on_tick=timings.observe))
+    services.append(Engine(settings.engine, settings.site_name, parameters, rules, table, counters, links, hub,
+                           stores, on_tick=timings.observe))
     services += outputs
     if settings.simulation.enabled:
         services.append(_SimulationService(settings))
-    return Gateway(settings, hub, services, gateway_buses, store)
+    return Gateway(settings, hub, services, gateway_buses, store, stores)
 
 
 def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings) -> list[Service]:
@@ -158,6 +167,10 @@ async def run_gateway(gateway: Gateway, stop: asyncio.Event) -> None:
                 bus.shutdown()
         if gateway.store is not None:
             gateway.store.close()
+        if gateway.stores is not None:
+            for part in (gateway.stores.events, gateway.stores.commands):
+                if part is not None:
+                    part.close()
 
 
 class _Stopped(Exception):

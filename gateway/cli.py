@@ -1,4 +1,4 @@
-"""`bms-gateway run | simulate | registers | check-config | cell fit | replay`."""
+"""`bms-gateway run | simulate | registers | check-config | cell fit | replay | events | ack | reset`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from gateway import __version__
 from gateway.config_loader import load_settings
 from gateway.demo import demo_settings_overrides
 from gateway.errors import GatewayError
+from gateway.event_command import add_event_command, run_event_command
 from gateway.offline_commands import add_offline_commands, run_offline_command
+from gateway.operator_cli import COMMAND_NAMES, add_operator_commands, run_operator_command
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger("gateway")
@@ -39,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a configuration and print a summary")
     check.add_argument("file", type=Path)
     add_offline_commands(commands)
+    add_event_command(commands)
+    add_operator_commands(commands)
     return parser
 
 
@@ -49,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(arguments.file)
         if arguments.command in ("cell", "replay"):
             return run_offline_command(arguments)
+        if arguments.command == "events":
+            return run_event_command(arguments)
+        if arguments.command in COMMAND_NAMES:
+            return run_operator_command(arguments)
         settings = _settings_for(arguments)
         logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -70,6 +70,18 @@ class StoreSettings(_Section):
     path: Path = Path("bms-gateway.sqlite")
 
 
+class EventLogSettings(_Section):
+    """Retention of the safety event log (in the store's database file)."""
+
+    retention_days: float = Field(default=365.0, gt=0.0, description="events older than this are pruned")
+    max_events: int = Field(default=1_000_000, ge=1000, description="beyond this many, the oldest are pruned")
+
+
+class ProtectionSettings(_Section):
+    table: str = Field(default="default", min_length=1,
+                       description="mappings/protection/<name>.yaml, or a path to a .yaml protection table")
+
+
 class ModbusSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -147,6 +159,8 @@ class GatewaySettings(BaseSettings):
     packs: tuple[PackSettings, ...] = ()
     engine: EngineSettings = EngineSettings()
     store: StoreSettings = StoreSettings()
+    events: EventLogSettings = EventLogSettings()
+    protection: ProtectionSettings = ProtectionSettings()
     modbus: ModbusSettings = ModbusSettings()
     opcua: OpcUaSettings = OpcUaSettings()
     prometheus: PrometheusSettings = PrometheusSettings()

@@ -141,6 +141,23 @@ def _alarms(packs: Sequence[PackSnapshot]) -> Iterator[Metric]:
                 active.add_metric([pack.pack_id, code.label, candidate.name.lower()], value)
     yield active
     yield level
+    latched = GaugeMetricFamily("bmsgw_pack_alarm_latched", "1 if a trip of this alarm is latched until an "
+                                "authorised reset, else 0.", labels=["pack", "alarm"])
+    unacknowledged = GaugeMetricFamily("bmsgw_pack_alarm_unacknowledged", "1 if the alarm is present and not "
+                                       "acknowledged, else 0.", labels=["pack", "alarm"])
+    for pack in packs:
+        for code in AlarmCode:
+            latched.add_metric([pack.pack_id, code.label], float(bool(pack.latched_mask & code.bit)))
+            unacknowledged.add_metric([pack.pack_id, code.label], float(bool(pack.unacknowledged_mask & code.bit)))
+    yield latched
+    yield unacknowledged
+    requests = GaugeMetricFamily("bmsgw_pack_request", "1 while the gateway requests it: cooling, heating, "
+                                 "contactor_open.", labels=["pack", "request"])
+    for pack in packs:
+        requests.add_metric([pack.pack_id, "cooling"], float(pack.cooling_request))
+        requests.add_metric([pack.pack_id, "heating"], float(pack.heating_request))
+        requests.add_metric([pack.pack_id, "contactor_open"], float(pack.contactor_open_request))
+    yield requests
 
 
 _CellGetter = Callable[[PackSnapshot], Sequence[float]]

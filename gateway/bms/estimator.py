@@ -39,6 +39,7 @@ class EstimatorState:
     capacity_ah: FloatArray
     capacity_sigma_ah: FloatArray
     delta_r0_ohm: FloatArray
+    voltage_residual_v: FloatArray | None = None  # this step's measured - modelled voltage (NaN: no correction)
 
     @classmethod
     def empty(cls, shape: tuple[int, int], pairs: int, nominal_capacity_ah: FloatArray) -> EstimatorState:
@@ -136,4 +137,5 @@ def estimator_step(state: EstimatorState, current_a: FloatArray, cell_voltage_v:
     resistance_state = resistance_step(state.resistance, clock, cell_voltage_v - prediction.voltage_without_growth_v,
                                        cell_current + ekf.bias_a, prediction.corrected, a.nominal_capacity_ah,
                                        settings.resistance)
-    return _with_estimates(new_ekf, capacity_state, resistance_state, clock, sigma, cells, settings)
+    result = _with_estimates(new_ekf, capacity_state, resistance_state, clock, sigma, cells, settings)
+    return replace(result, voltage_residual_v=prediction.residual_v)

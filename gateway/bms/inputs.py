@@ -23,3 +23,4 @@ class BmsInputs:
     data_age_s: FloatArray  # packs: age of the oldest voltage/current signal (inf if one was never received)
     temperature_age_s: FloatArray  # packs: age of the oldest temperature sensor reading
     cell_voltage_new: BoolArray | None = None  # packs x cells: received since the previous step (None: all)
+    peak_discharge_current_a: FloatArray | None = None  # packs: largest in any frame since the previous step

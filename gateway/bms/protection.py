@@ -1,8 +1,12 @@
-"""Debounced threshold evaluation of the rule table, for all packs at once.
+"""Debounced, latching evaluation of the rule table, for all packs at once.
 
-A rule raises after its condition has held for `delay_s`; it clears when the quantity is back on
-the safe side of its clear threshold (hysteresis). An unknown (NaN) quantity neither raises nor
-clears: staleness has its own rule.
+A rule raises after its condition (and its guard, if any) has held for `delay_s`; it clears when the quantity is
+back on the safe side of its clear threshold (hysteresis) or its guard no longer holds. An unknown (NaN) quantity
+neither raises nor clears: staleness has its own rule.
+
+A trip also latches: it stays present after its condition clears, until an authorised reset, which is refused
+while the condition is still active. Every present rule is unacknowledged when it raises and until an operator
+acknowledges it.
 """
 
 from __future__ import annotations
@@ -20,22 +24,65 @@ from gateway.domain.alarms import AlarmCode, Severity
 @dataclass(frozen=True)
 class ProtectionState:
     pending_s: FloatArray  # rules x packs: how long the condition has held
-    active: BoolArray  # rules x packs
+    active: BoolArray  # rules x packs: raised and not cleared
+    latched: BoolArray  # rules x packs: a trip that raised and has not been reset
+    acknowledged: BoolArray  # rules x packs
 
     @classmethod
     def empty(cls, packs: int, rules: int) -> ProtectionState:
-        return cls(np.zeros((rules, packs)), np.zeros((rules, packs), dtype=bool))
+        def no() -> BoolArray:
+            return np.zeros((rules, packs), dtype=bool)
+        return cls(np.zeros((rules, packs)), no(), no(), no())
+
+    @property
+    def present(self) -> BoolArray:
+        """rules x packs: active, or latched and waiting for a reset."""
+        result: BoolArray = self.active | self.latched
+        return result
 
 
-def protection_step(state: ProtectionState, rules: ProtectionRules, quantities: Quantities,
-                    dt_s: float) -> ProtectionState:
+@dataclass(frozen=True)
+class OperatorRequests:
+    """Per pack, what operators asked for since the previous step."""
+
+    acknowledge: BoolArray
+    reset: BoolArray
+
+    @classmethod
+    def none(cls, packs: int) -> OperatorRequests:
+        return cls(np.zeros(packs, dtype=bool), np.zeros(packs, dtype=bool))
+
+
+def _guard_holds(rules: ProtectionRules, quantities: Quantities) -> BoolArray | None:
+    if len(rules.guard_rows) == 0:
+        return None
+    values = quantities.values[rules.guard_quantity_rows] * rules.guard_sign
+    holds = np.ones_like(rules.threshold, dtype=bool)
+    holds[rules.guard_rows] = np.isfinite(values) & (values > rules.guard_threshold)
+    return holds
+
+
+def protection_step(state: ProtectionState, rules: ProtectionRules, quantities: Quantities, dt_s: float,
+                    requests: OperatorRequests | None = None) -> ProtectionState:
     values = quantities.values[rules.quantity_rows] * rules.sign
     known = np.isfinite(values)
     condition = known & (values > rules.threshold)
     cleared = known & (values <= rules.clear_threshold)
+    guard = _guard_holds(rules, quantities)
+    if guard is not None:
+        condition &= guard
+        cleared |= ~guard
     pending = np.where(condition, state.pending_s + dt_s, 0.0)
-    active = (condition & (pending >= rules.delay_s)) | (state.active & ~cleared)
-    return ProtectionState(pending, active)
+    raised = condition & (pending >= rules.delay_s)
+    active = raised | (state.active & ~cleared)
+    latched = state.latched | (active & rules.latching)
+    newly = active & ~state.present
+    acknowledged = state.acknowledged & ~newly
+    if requests is not None:
+        latched &= ~(requests.reset[None, :] & ~active)
+        acknowledged |= requests.acknowledge[None, :] & (active | latched)
+    acknowledged &= active | latched
+    return ProtectionState(pending, active, latched, acknowledged)
 
 
 def communicating(state: ProtectionState, rules: ProtectionRules) -> BoolArray:
@@ -45,15 +92,33 @@ def communicating(state: ProtectionState, rules: ProtectionRules) -> BoolArray:
 
 
 def active_alarms(state: ProtectionState, rules: tuple[ProtectionRule, ...], pack: int) -> dict[AlarmCode, Severity]:
-    """The highest active severity of each alarm code of one pack."""
+    """The highest present severity of each alarm code of one pack (latched trips included)."""
     alarms: dict[AlarmCode, Severity] = {}
-    for rule, is_active in zip(rules, state.active[:, pack].tolist(), strict=True):
-        if is_active and rule.severity > alarms.get(rule.code, Severity.NONE):
+    for rule, is_present in zip(rules, state.present[:, pack].tolist(), strict=True):
+        if is_present and rule.severity > alarms.get(rule.code, Severity.NONE):
             alarms[rule.code] = rule.severity
     return alarms
 
 
+def code_masks(state: ProtectionState, rules: ProtectionRules) -> tuple[FloatArray, FloatArray]:
+    """Per pack: bitfields (bit = alarm code) of the latched trips and of the unacknowledged present rules."""
+    bits = np.array([float(rule.code.bit) for rule in rules])[:, None]
+    latched = np.bitwise_or.reduce((state.latched * bits).astype(np.int64), axis=0, initial=0)
+    unacknowledged = np.bitwise_or.reduce((state.present & ~state.acknowledged) * bits.astype(np.int64), axis=0,
+                                          initial=0)
+    return latched.astype(np.float64), unacknowledged.astype(np.float64)
+
+
+def severity_masks(state: ProtectionState, rules: ProtectionRules) -> FloatArray:
+    """packs x 3: bitfields (bit = alarm code) of the present warning, alarm and trip rules."""
+    bits = np.array([rule.code.bit for rule in rules], dtype=np.int64)[:, None]
+    present = state.present * bits
+    masks = [np.bitwise_or.reduce(present * (rules.severity == float(level)), axis=0, initial=0)
+             for level in (Severity.WARNING, Severity.ALARM, Severity.TRIP)]
+    return np.stack(masks, axis=1).astype(np.float64)
+
+
 def highest_severity(state: ProtectionState, rules: ProtectionRules) -> FloatArray:
-    """Per pack, the highest active severity as a number (0 when nothing is active)."""
-    highest: FloatArray = (state.active * rules.severity).max(axis=0, initial=0.0)
+    """Per pack, the highest present severity as a number (0 when nothing is present)."""
+    highest: FloatArray = (state.present * rules.severity).max(axis=0, initial=0.0)
     return highest

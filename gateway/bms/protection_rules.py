@@ -1,24 +1,46 @@
-"""The protection rule table: {code, severity, quantity, direction, threshold, clear, delay}.
+"""The protection rule table: {code, severity, quantity, direction, threshold, clear, delay, guard, action}.
 
-Thresholds come from each pack's cell model; the margins below are the defaults. Comparison and
-debouncing live in `protection.py`; actions (limits to zero) in `limits.py`.
+The table is data (`mappings/protection/*.yaml`, `protection_spec.py`); its thresholds are written relative to
+the cell model, the pack and the engine settings and resolved here per pack. Comparison, delays, latching and
+acknowledgement live in `protection.py`; the actions' effect in `protection_actions.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.bms.inputs import FloatArray
+from gateway.bms.inputs import BoolArray, FloatArray
 from gateway.bms.pack_parameters import PackParameters
+from gateway.bms.protection_spec import ProtectionTableSpec, RuleSpec
 from gateway.bms.quantities import QUANTITY_ROWS, Quantity
+from gateway.codec.yaml_source import load_validated_mapping
 from gateway.domain.alarms import AlarmCode, Severity
+from gateway.settings import DEFAULT_MAPPINGS_DIR
 
 DELAY_TOLERANCE_S = 1e-9  # a condition held for `delay_s` raises even when the sum of the ticks' dt_s falls short
+
+
+Direction = Literal["above", "below"]
+
+
+@dataclass(frozen=True)
+class Guard:
+    quantity: Quantity
+    direction: Direction
+    threshold: FloatArray  # per pack
+
+
+@dataclass(frozen=True)
+class RuleAction:
+    charge_factor: float = 1.0
+    discharge_factor: float = 1.0
+    open_contactor: bool = False
 
 
 @dataclass(frozen=True)
@@ -26,10 +48,16 @@ class ProtectionRule:
     code: AlarmCode
     severity: Severity
     quantity: Quantity
-    direction: Literal["above", "below"]
+    direction: Direction
     threshold: FloatArray  # per pack
     clear_threshold: FloatArray  # per pack: hysteresis
     delay_s: float
+    guard: Guard | None = None
+    action: RuleAction = RuleAction()
+
+    @property
+    def latching(self) -> bool:
+        return self.severity is Severity.TRIP
 
 
 class ProtectionRules(tuple[ProtectionRule, ...]):
@@ -45,9 +73,21 @@ class ProtectionRules(tuple[ProtectionRule, ...]):
     delay_s: FloatArray  # rules x 1, less DELAY_TOLERANCE_S
     severity: FloatArray  # rules x 1
     stale_rows: NDArray[np.intp]  # the communication-loss rules
+    latching: BoolArray  # rules x 1: trips latch
+    guard_rows: NDArray[np.intp]  # the guarded rules
+    guard_quantity_rows: NDArray[np.intp]  # per guarded rule: its guard's quantity row
+    guard_threshold: FloatArray  # guarded rules x packs, times the guard's sign
+    guard_sign: FloatArray  # guarded rules x 1
+    action_factors: FloatArray  # rules x 2: (charge, discharge) limit factors while the rule is present
+    opens_contactor: BoolArray  # rules
+    spec: ProtectionTableSpec | None
+    references: dict[str, FloatArray]
 
-    def __new__(cls, rules: Iterable[ProtectionRule]) -> ProtectionRules:
+    def __new__(cls, rules: Iterable[ProtectionRule], spec: ProtectionTableSpec | None = None,
+                references: dict[str, FloatArray] | None = None) -> ProtectionRules:
         table = super().__new__(cls, rules)
+        table.spec = spec
+        table.references = references or {}
 
         def column(values: list[float]) -> FloatArray:
             return np.array(values, dtype=np.float64)[:, None]
@@ -60,76 +100,88 @@ class ProtectionRules(tuple[ProtectionRule, ...]):
         table.severity = column([float(rule.severity) for rule in table])
         table.stale_rows = np.array([i for i, rule in enumerate(table) if rule.code is AlarmCode.COMMUNICATION_LOSS],
                                     dtype=np.intp)
+        table.latching = np.array([rule.latching for rule in table], dtype=bool)[:, None]
+        guarded = [(i, rule.guard) for i, rule in enumerate(table) if rule.guard is not None]
+        table.guard_rows = np.array([i for i, _ in guarded], dtype=np.intp)
+        table.guard_quantity_rows = np.array([QUANTITY_ROWS[g.quantity] for _, g in guarded], dtype=np.intp)
+        table.guard_sign = column([1.0 if g.direction == "above" else -1.0 for _, g in guarded]).reshape(-1, 1)
+        packs = len(table[0].threshold) if table else 0
+        table.guard_threshold = (np.stack([g.threshold for _, g in guarded]) if guarded
+                                 else np.zeros((0, packs))) * table.guard_sign
+        table.action_factors = np.array([[r.action.charge_factor, r.action.discharge_factor] for r in table],
+                                        dtype=np.float64).reshape(-1, 2)
+        table.opens_contactor = np.array([r.action.open_contactor for r in table], dtype=bool)
         return table
 
-
-@dataclass(frozen=True)
-class ProtectionMargins:
-    overvoltage_warning_v: float = 0.02  # above the cell's max charge voltage
-    overvoltage_alarm_v: float = 0.05
-    undervoltage_warning_v: float = 0.05  # above the cell's min discharge voltage
-    undervoltage_alarm_v: float = -0.05
-    voltage_hysteresis_v: float = 0.03
-    temperature_hysteresis_c: float = 3.0
-    current_hysteresis_ratio: float = 0.9
-    voltage_delay_s: float = 1.0
-    temperature_delay_s: float = 2.0
-    continuous_current_delay_s: float = 10.0
-    pulse_current_delay_s: float = 1.0
+    def index_of(self, code: AlarmCode, severity: Severity) -> int | None:
+        """The first rule of this code and severity, if the table has one."""
+        return next((i for i, r in enumerate(self) if r.code is code and r.severity is severity), None)
 
 
-def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_s: float,
-                margins: ProtectionMargins | None = None,
-                temperature_stale_timeout_s: float | None = None) -> ProtectionRules:
-    m = margins or ProtectionMargins()
-    v_max, v_min = parameters.max_cell_voltage_v, parameters.min_cell_voltage_v
-    t_charge_high = parameters.charge_temperature_c[:, 1]
-    t_discharge_high = parameters.discharge_temperature_c[:, 1]
-    t_charge_low = parameters.charge_temperature_c[:, 0]
-    t_discharge_low = parameters.discharge_temperature_c[:, 0]
+DEFAULT_TABLE = "default"
+
+
+def load_protection_table(mappings_dir: Path, name: str = DEFAULT_TABLE) -> ProtectionTableSpec:
+    """`mappings/protection/<name>.yaml`, or the YAML file `name` names; errors name the file, key and fix."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else mappings_dir / "protection" / f"{name}.yaml"
+    return load_validated_mapping(path, ProtectionTableSpec)
+
+
+def threshold_references(parameters: PackParameters, stale_timeout_s: float, tick_period_s: float,
+                         temperature_stale_timeout_s: float | None = None) -> dict[str, FloatArray]:
+    """Every `threshold_expression.REFERENCES` name as per-pack values."""
     ones = np.ones(parameters.pack_count)
     # Anticipate 1.5 ticks: the stale state is seen at the next tick, so the reaction is published
     # before the timeout has elapsed even when that tick runs a little late.
     anticipation_s = 1.5 * tick_period_s
-    stale_after = ones * max(stale_timeout_s - anticipation_s, 0.0)
     temperature_timeout_s = max(temperature_stale_timeout_s or stale_timeout_s, stale_timeout_s)
-    temperature_stale_after = ones * max(temperature_timeout_s - anticipation_s, 0.0)
+    p = parameters
+    return {
+        "cell.max_charge_voltage_v": p.max_cell_voltage_v,
+        "cell.min_discharge_voltage_v": p.min_cell_voltage_v,
+        "cell.charge_temperature_min_c": p.charge_temperature_c[:, 0],
+        "cell.charge_temperature_max_c": p.charge_temperature_c[:, 1],
+        "cell.discharge_temperature_min_c": p.discharge_temperature_c[:, 0],
+        "cell.discharge_temperature_max_c": p.discharge_temperature_c[:, 1],
+        "pack.max_charge_voltage_v": p.series_cells * p.max_cell_voltage_v,
+        "pack.min_discharge_voltage_v": p.series_cells * p.min_cell_voltage_v,
+        "pack.capacity_ah": p.capacity_ah,
+        "pack.continuous_charge_current_a": p.max_charge_current_a,
+        "pack.continuous_discharge_current_a": p.max_discharge_current_a,
+        "pack.pulse_charge_current_a": p.pulse_charge_current_a,
+        "pack.pulse_discharge_current_a": p.pulse_discharge_current_a,
+        "engine.stale_after_s": ones * max(stale_timeout_s - anticipation_s, 0.0),
+        "engine.temperature_stale_after_s": ones * max(temperature_timeout_s - anticipation_s, 0.0),
+    }
 
-    def above(code: AlarmCode, severity: Severity, quantity: Quantity, threshold: FloatArray,
-              clear: FloatArray, delay: float) -> ProtectionRule:
-        return ProtectionRule(code, severity, quantity, "above", threshold, clear, delay)
 
-    def below(code: AlarmCode, severity: Severity, quantity: Quantity, threshold: FloatArray,
-              clear: FloatArray, delay: float) -> ProtectionRule:
-        return ProtectionRule(code, severity, quantity, "below", threshold, clear, delay)
+def _clear_threshold(spec: RuleSpec, threshold: FloatArray) -> FloatArray:
+    amount = abs(threshold) * float(spec.clear[:-1]) / 100.0 if isinstance(spec.clear, str) else spec.clear
+    result: FloatArray = threshold - amount if spec.above is not None else threshold + amount
+    return result
 
-    hv, ht, hc = m.voltage_hysteresis_v, m.temperature_hysteresis_c, m.current_hysteresis_ratio
-    ov_w, ov_a = v_max + m.overvoltage_warning_v, v_max + m.overvoltage_alarm_v
-    uv_w, uv_a = v_min + m.undervoltage_warning_v, v_min + m.undervoltage_alarm_v
-    a, w, v, q = AlarmCode, Severity.WARNING, Severity.ALARM, Quantity
-    return ProtectionRules((
-        above(a.CELL_OVERVOLTAGE, w, q.MAX_CELL_VOLTAGE_V, ov_w, ov_w - hv, m.voltage_delay_s),
-        above(a.CELL_OVERVOLTAGE, v, q.MAX_CELL_VOLTAGE_V, ov_a, ov_a - hv, m.voltage_delay_s),
-        below(a.CELL_UNDERVOLTAGE, w, q.MIN_CELL_VOLTAGE_V, uv_w, uv_w + hv, m.voltage_delay_s),
-        below(a.CELL_UNDERVOLTAGE, v, q.MIN_CELL_VOLTAGE_V, uv_a, uv_a + hv, m.voltage_delay_s),
-        above(a.CELL_OVERTEMPERATURE, w, q.MAX_TEMPERATURE_C, t_charge_high, t_charge_high - ht,
-              m.temperature_delay_s),
-        above(a.CELL_OVERTEMPERATURE, v, q.MAX_TEMPERATURE_C, t_discharge_high, t_discharge_high - ht,
-              m.temperature_delay_s),
-        below(a.CELL_UNDERTEMPERATURE, w, q.MIN_TEMPERATURE_C, t_charge_low, t_charge_low + ht,
-              m.temperature_delay_s),
-        below(a.CELL_UNDERTEMPERATURE, v, q.MIN_TEMPERATURE_C, t_discharge_low, t_discharge_low + ht,
-              m.temperature_delay_s),
-        above(a.CHARGE_OVERCURRENT, w, q.CHARGE_CURRENT_A, parameters.max_charge_current_a,
-              hc * parameters.max_charge_current_a, m.continuous_current_delay_s),
-        above(a.CHARGE_OVERCURRENT, v, q.CHARGE_CURRENT_A, parameters.pulse_charge_current_a,
-              hc * parameters.pulse_charge_current_a, m.pulse_current_delay_s),
-        above(a.DISCHARGE_OVERCURRENT, w, q.DISCHARGE_CURRENT_A, parameters.max_discharge_current_a,
-              hc * parameters.max_discharge_current_a, m.continuous_current_delay_s),
-        above(a.DISCHARGE_OVERCURRENT, v, q.DISCHARGE_CURRENT_A, parameters.pulse_discharge_current_a,
-              hc * parameters.pulse_discharge_current_a, m.pulse_current_delay_s),
-        above(a.COMMUNICATION_LOSS, v, q.DATA_AGE_S, stale_after, stale_after, 0.0),
-        above(a.COMMUNICATION_LOSS, v, q.TEMPERATURE_AGE_S, temperature_stale_after, temperature_stale_after, 0.0),
-        above(a.SENSOR_FAULT, v, q.IMPLAUSIBLE_READINGS, ones * 0.5, ones * 0.5, 0.0),
-        above(a.PACK_REPORTED_FAULT, v, q.PACK_FAULT_FLAGS, ones * 0.5, ones * 0.5, 0.0),
-    ))
+
+def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_s: float,
+                table: ProtectionTableSpec | None = None,
+                temperature_stale_timeout_s: float | None = None) -> ProtectionRules:
+    """The rule table with every threshold resolved for every pack (the default table unless one is given)."""
+    spec = table if table is not None else load_protection_table(DEFAULT_MAPPINGS_DIR)
+    references = threshold_references(parameters, stale_timeout_s, tick_period_s, temperature_stale_timeout_s)
+    packs = parameters.pack_count
+    rules = []
+    for rule in spec.rules:
+        threshold = rule.threshold.resolve(references, packs)
+        guard = None
+        if rule.guard is not None:
+            g = rule.guard
+            expression = g.above if g.above is not None else g.below
+            assert expression is not None
+            guard = Guard(g.quantity, "above" if g.above is not None else "below",
+                          expression.resolve(references, packs))
+        severity = Severity[rule.severity.upper()]
+        action = rule.action or getattr(spec.defaults, rule.severity)
+        rules.append(ProtectionRule(rule.alarm_code, severity, rule.quantity,
+                                    "above" if rule.above is not None else "below", threshold,
+                                    _clear_threshold(rule, threshold), rule.delay_s, guard,
+                                    RuleAction(action.charge, action.discharge, action.open_contactor)))
+    return ProtectionRules(rules, spec, references)

@@ -93,6 +93,7 @@ class Prediction:
 
     voltage_without_growth_v: FloatArray  # model voltage with dR0 = 0
     corrected: BoolArray
+    residual_v: FloatArray  # measured - modelled voltage before the correction; NaN where none was made
 
 
 def initialise(state: EkfState, which: BoolArray, soc: FloatArray, soc_sigma: FloatArray,
@@ -228,7 +229,7 @@ def ekf_step(state: EkfState, current_a: FloatArray, cell_voltage_v: FloatArray,
         new = _observe_offset_at_rest(new, resting, current, dt_s, cells, settings)
     if not active.all():
         new = _keep_inactive(state, new, active)
-    return new, Prediction(without_growth, correcting)
+    return new, Prediction(without_growth, correcting, np.where(correcting, innovation, np.nan))
 
 
 def _branch_doubt(doubt: FloatArray, coasting: BoolArray, unknown_a: FloatArray | None, rc_current_a: FloatArray,

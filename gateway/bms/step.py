@@ -1,8 +1,9 @@
-"""One BMS step for all packs: protection -> estimation -> limits, as a pure function of arrays."""
+"""One BMS step for all packs: quantities -> protection -> actions -> estimation -> limits, as a pure function of
+arrays."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -11,17 +12,45 @@ from gateway.bms.inputs import BmsInputs, BoolArray, FloatArray
 from gateway.bms.limits import CurrentLimits, current_limits
 from gateway.bms.pack_figures import PackFigures, pack_figures
 from gateway.bms.pack_parameters import PackParameters
-from gateway.bms.protection import ProtectionState, communicating, highest_severity, protection_step
+from gateway.bms.protection import (
+    OperatorRequests,
+    ProtectionState,
+    code_masks,
+    communicating,
+    highest_severity,
+    protection_step,
+)
+from gateway.bms.protection_actions import Actions, ActionState, ThermalThresholds, actions_step, contactor_overdue
 from gateway.bms.protection_rules import ProtectionRules
-from gateway.bms.quantities import Quantities, Quantity, compute_quantities
+from gateway.bms.quantities import Quantities, Quantity, SensorLimits, compute_quantities, screen
+from gateway.bms.signal_trends import TrendSettings, TrendState, residual_step, trends_step
 from gateway.bms.usage import UsageState, usage_step
-from gateway.domain.alarms import Severity
 from gateway.domain.states import ContactorState
 
 UNKNOWN_TEMPERATURE_C = 25.0  # the estimator's model temperature for a pack with no temperature reading
 # plain numbers: numpy compares an array with an IntEnum member several times slower
-_ALARM = float(Severity.ALARM)
 _CLOSED = int(ContactorState.CLOSED)
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    """The protection table's sensor and contactor settings, resolved once."""
+
+    trends: TrendSettings
+    sensors: SensorLimits
+    thermal: ThermalThresholds
+    contactor_open_timeout_s: float
+
+    @classmethod
+    def of(cls, rules: ProtectionRules) -> SafetySettings:
+        spec = rules.spec
+        if spec is None:
+            return cls(TrendSettings(), SensorLimits(), ThermalThresholds.resolve(rules), 2.0)
+        s = spec.sensors
+        return cls(TrendSettings(s.temperature_rise_fast_s, s.temperature_rise_slow_s, s.frozen_current_span_c_rate,
+                                 s.model_residual_time_constant_s),
+                   SensorLimits(s.thermistor_open_c, s.thermistor_shorted_c), ThermalThresholds.resolve(rules),
+                   spec.contactor_open_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -29,13 +58,17 @@ class BmsState:
     protection: ProtectionState
     estimator: EstimatorState
     usage: UsageState
+    trends: TrendState
+    actions: ActionState
 
     @classmethod
     def empty(cls, parameters: PackParameters, rules: ProtectionRules) -> BmsState:
         return cls(ProtectionState.empty(parameters.pack_count, len(rules)),
                    EstimatorState.empty(parameters.cell_mask.shape, parameters.estimator.arrays.tables.pairs,
                                         parameters.estimator.arrays.nominal_capacity_ah),
-                   UsageState.empty(parameters.pack_count))
+                   UsageState.empty(parameters.pack_count),
+                   TrendState.empty(parameters.cell_mask.shape, parameters.sensor_mask.shape),
+                   ActionState.empty(parameters.pack_count))
 
 
 @dataclass(frozen=True)
@@ -45,7 +78,10 @@ class BmsOutputs:
     cells: CellEstimates
     pack: PackFigures
     limits: CurrentLimits
-    severity: FloatArray  # highest active severity per pack
+    severity: FloatArray  # highest present severity per pack
+    actions: Actions
+    latched_mask: FloatArray  # per pack: bitfield of the codes with a latched trip
+    unacknowledged_mask: FloatArray  # per pack: bitfield of the codes with an unacknowledged present rule
 
     @property
     def soc(self) -> FloatArray:
@@ -61,14 +97,24 @@ class BmsOutputs:
 
 
 def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters, rules: ProtectionRules,
-             dt_s: float) -> tuple[BmsState, BmsOutputs]:
-    quantities = compute_quantities(inputs, parameters)
-    protection = protection_step(state.protection, rules, quantities, dt_s)
+             dt_s: float, requests: OperatorRequests | None = None,
+             safety: SafetySettings | None = None) -> tuple[BmsState, BmsOutputs]:
+    safety = safety or SafetySettings.of(rules)
+    readings = screen(inputs, parameters)
+    trends, trend_values = trends_step(state.trends, readings.temperature_c, readings.cell_voltage_v,
+                                       inputs.pack_current_a, parameters.capacity_ah, dt_s, safety.trends)
+    overdue = contactor_overdue(state.actions, inputs.contactor_state, safety.contactor_open_timeout_s)
+    quantities = compute_quantities(inputs, parameters, readings, trend_values, trends.residual_v, overdue,
+                                    safety.sensors)
+    protection = protection_step(state.protection, rules, quantities, dt_s, requests)
+    action_state, actions = actions_step(state.actions, protection, rules, safety.thermal, quantities, dt_s)
     fresh = communicating(protection, rules) & np.isfinite(inputs.data_age_s) & np.isfinite(inputs.temperature_age_s)
     cell_temperature = parameters.cell_temperature_c(inputs.temperature_c, UNKNOWN_TEMPERATURE_C)
     measured = inputs.cell_voltage_new if inputs.cell_voltage_new is not None else parameters.cell_mask
     estimator = estimator_step(state.estimator, inputs.pack_current_a, inputs.cell_voltage_v, cell_temperature,
                                measured, fresh, dt_s, parameters.estimator, parameters.estimator_settings)
+    if estimator.voltage_residual_v is not None:
+        trends = residual_step(trends, estimator.voltage_residual_v, dt_s, safety.trends)
     cells = estimates(estimator, parameters.estimator)
     growth = 1.0 + cells.delta_r0_ohm / parameters.estimator.reference_pulse_resistance_ohm
     pack = pack_figures(cells.soc, cells.soc_sigma, cells.capacity_ah, growth, parameters.capacity_ah,
@@ -76,7 +122,11 @@ def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters, rul
     usage = usage_step(state.usage, inputs.pack_current_a, inputs.pack_voltage_v,
                        quantities[Quantity.MAX_TEMPERATURE_C], pack.soc, fresh, dt_s)
     severity = highest_severity(protection, rules)
-    allowed = fresh & (severity < _ALARM) & (inputs.contactor_state == _CLOSED)
+    allowed = fresh & (inputs.contactor_state == _CLOSED)
     limits = current_limits(parameters, quantities, allowed)
-    outputs = BmsOutputs(fresh, quantities, cells, pack, limits, severity)
-    return BmsState(protection, estimator, usage), outputs
+    limits = replace(limits, charge_a=limits.charge_a * actions.limit_factor[:, 0],
+                     discharge_a=limits.discharge_a * actions.limit_factor[:, 1])
+    latched_mask, unacknowledged_mask = code_masks(protection, rules)
+    outputs = BmsOutputs(fresh, quantities, cells, pack, limits, severity, actions, latched_mask,
+                         unacknowledged_mask)
+    return BmsState(protection, estimator, usage, trends, action_state), outputs

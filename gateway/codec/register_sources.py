@@ -83,9 +83,16 @@ _PACK_ATTRIBUTES: dict[str, str] = {
     "soc_sigma": "ratio",
     "soh_resistance": "ratio",
     "current_bias_a": "A",
+    "latched_mask": "",
+    "unacknowledged_mask": "",
+    "request_flags": "",
+    "active_alarm_count": "",
 }
 
 _PACK_ARRAYS: dict[str, str] = {
+    "active_alarm_code": "",
+    "active_alarm_status": "",
+    "active_alarm_cell": "",
     "cell_voltage_v": "V",
     "temperature_c": "°C",
     "cell_soc": "ratio",
@@ -107,6 +114,8 @@ _SITE_ATTRIBUTES: dict[str, str] = {
     "charge_voltage_limit_v": "V",
     "discharge_voltage_limit_v": "V",
     "highest_severity": "",
+    "latched_mask": "",
+    "unacknowledged_mask": "",
 }
 
 _ALARM_SEVERITIES: dict[str, tuple[Severity, ...]] = {

@@ -19,6 +19,24 @@ _NO_ALARMS: Mapping[AlarmCode, Severity] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
+class ActiveAlarm:
+    """One present rule of a pack: the active-event list of the outputs."""
+
+    code: AlarmCode
+    severity: Severity
+    cell: int | None  # 1-based cell or sensor, None: the pack
+    value: float
+    threshold: float
+    latched: bool
+    acknowledged: bool
+
+    @property
+    def status_word(self) -> int:
+        """severity in bits 0-7, latched in bit 8, acknowledged in bit 9 (the Modbus list's status register)."""
+        return int(self.severity) | (int(self.latched) << 8) | (int(self.acknowledged) << 9)
+
+
+@dataclass(frozen=True, slots=True)
 class PackSnapshot:
     pack_id: str
     index: int
@@ -55,6 +73,45 @@ class PackSnapshot:
     cell_resistance_ohm: tuple[float, ...] = ()  # 10 s DC resistance referred to 50 % SoC, 25 degC
     time_at_temperature_s: tuple[float, ...] = ()  # bands of gateway.bms.usage.TEMPERATURE_BAND_EDGES_C
     time_at_soc_s: tuple[float, ...] = ()  # bands of gateway.bms.usage.SOC_BAND_EDGES
+    latched_mask: int = 0  # bit = AlarmCode: a trip latched until an authorised reset
+    unacknowledged_mask: int = 0  # bit = AlarmCode: present and not acknowledged
+    cooling_request: bool = False
+    heating_request: bool = False
+    contactor_open_request: bool = False
+    active_alarms: tuple[ActiveAlarm, ...] = ()  # highest severity first
+
+    @property
+    def request_flags(self) -> int:
+        """bit 0 cooling, bit 1 heating, bit 2 contactor opening requested."""
+        return int(self.cooling_request) | int(self.heating_request) << 1 | int(self.contactor_open_request) << 2
+
+    @property
+    def active_alarm_count(self) -> int:
+        return len(self.active_alarms)
+
+    @property
+    def active_alarm_code(self) -> tuple[float, ...]:
+        return tuple(float(a.code) for a in self.active_alarms)
+
+    @property
+    def active_alarm_status(self) -> tuple[float, ...]:
+        return tuple(float(a.status_word) for a in self.active_alarms)
+
+    @property
+    def active_alarm_text(self) -> str:
+        """`cell_overvoltage trip cell 3 latched unacknowledged; ...`, or empty."""
+        parts = []
+        for a in self.active_alarms:
+            words = [a.code.label, a.severity.name.lower()]
+            words += [f"cell {a.cell}"] if a.cell is not None else []
+            words += ["latched"] if a.latched else []
+            words += [] if a.acknowledged else ["unacknowledged"]
+            parts.append(" ".join(words))
+        return "; ".join(parts)
+
+    @property
+    def active_alarm_cell(self) -> tuple[float, ...]:
+        return tuple(float(a.cell or 0) for a in self.active_alarms)
 
     @property
     def power_w(self) -> float:
@@ -112,6 +169,8 @@ class SiteSnapshot:
     discharge_voltage_limit_v: float
     highest_severity: Severity
     alarm_masks: Mapping[Severity, int]
+    latched_mask: int = 0  # OR over the packs
+    unacknowledged_mask: int = 0
 
     @property
     def power_w(self) -> float:

@@ -12,7 +12,8 @@ from gateway.bms.estimator import start_capacity, start_cells
 from gateway.bms.inputs import BmsInputs, FloatArray
 from gateway.bms.pack_parameters import PackLayout, PackParameters
 from gateway.bms.protection_rules import build_rules
-from gateway.bms.step import BmsOutputs, BmsState, bms_step
+from gateway.bms.protection import severity_masks
+from gateway.bms.step import BmsOutputs, BmsState, SafetySettings, bms_step
 from gateway.domain.states import ContactorState
 from gateway.logs.measurement_log import MeasurementLog
 
@@ -26,7 +27,8 @@ class ReplayResult:
 
 
 PACK_COLUMNS = ("time_s", "soc", "soc_sigma", "soh", "soh_resistance", "soc_min", "soc_max", "pack_capacity_ah",
-                "current_bias_a")
+                "current_bias_a", "charge_current_limit_a", "discharge_current_limit_a", "alarm_warning_mask",
+                "alarm_alarm_mask", "alarm_trip_mask", "latched_trip_mask", "request_flags")
 CELL_COLUMNS = ("soc_cell", "soc_sigma_cell", "capacity_ah", "r0_ohm")
 
 
@@ -43,12 +45,15 @@ def _mean_of_known(values: FloatArray) -> float:
     return float(np.where(known, values, 0.0).sum() / np.count_nonzero(known))
 
 
-def _write_row(row: FloatArray, outputs: BmsOutputs, reference_resistance_ohm: FloatArray) -> None:
+def _write_row(row: FloatArray, outputs: BmsOutputs, masks: FloatArray, reference_resistance_ohm: FloatArray) -> None:
     """The outputs of the replayed pack into `row`, in `_columns` order, after the time."""
-    pack, cells = outputs.pack, outputs.cells
+    pack, cells, actions = outputs.pack, outputs.cells, outputs.actions
+    requests = float(actions.cooling[0]) + 2.0 * float(actions.heating[0]) + 4.0 * float(actions.open_contactor[0])
     row[1 : len(PACK_COLUMNS)] = (pack.soc[0], pack.soc_sigma[0], pack.soh_capacity[0], pack.soh_resistance[0],
                                   pack.min_cell_soc[0], pack.max_cell_soc[0], pack.capacity_ah[0],
-                                  _mean_of_known(cells.bias_a[0]))
+                                  _mean_of_known(cells.bias_a[0]), outputs.limits.charge_a[0],
+                                  outputs.limits.discharge_a[0], masks[0, 0], masks[0, 1], masks[0, 2],
+                                  outputs.latched_mask[0], requests)
     per_cell = row[len(PACK_COLUMNS) :].reshape(len(CELL_COLUMNS), -1)
     per_cell[0] = cells.soc[0]
     per_cell[1] = cells.soc_sigma[0]
@@ -79,6 +84,7 @@ def replay(model: CellModel, log: MeasurementLog, initial_soc: float | None = No
     parameters = PackParameters.build([PackLayout("replay", cells, sensors, model)])
     rules = build_rules(parameters, STALE_TIMEOUT_S, 1.0, temperature_stale_timeout_s=STALE_TIMEOUT_S)
     state = _start(BmsState.empty(parameters, rules), parameters, initial_soc, capacity_ah)
+    safety = SafetySettings.of(rules)
     fresh, closed = np.zeros(1), np.full(1, int(ContactorState.CLOSED))
     no_faults = np.zeros(1, dtype=np.int64)
     # per-row sums of a 2-D array add in the same order as the sum of each row alone
@@ -99,8 +105,8 @@ def replay(model: CellModel, log: MeasurementLog, initial_soc: float | None = No
             data_age_s=fresh,
             temperature_age_s=fresh,
         )
-        state, outputs = bms_step(state, inputs, parameters, rules, steps_s[k])
-        _write_row(rows[k], outputs, reference_resistance)
+        state, outputs = bms_step(state, inputs, parameters, rules, steps_s[k], safety=safety)
+        _write_row(rows[k], outputs, severity_masks(state.protection, rules), reference_resistance)
     return ReplayResult(columns, rows)
 
 

@@ -3,6 +3,7 @@
 Everything the estimator learns is saved: SoC, its covariance and the shadow variance, the RC and
 hysteresis states, the current bias, the capacity sums and open pair, the resistance sums, and the
 usage counters and histograms. Transient fields (the last residual for the R0 steps) restart.
+Latched trips and their acknowledgement are saved too: a restart never resets a trip.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 from gateway.adapters.state_store import PackCheckpoint
 from gateway.bms.estimator import with_derived
 from gateway.bms.pack_parameters import PackParameters
+from gateway.bms.protection import ProtectionState
+from gateway.bms.protection_rules import ProtectionRule, ProtectionRules
 from gateway.bms.step import BmsState
 
 _CELL_PARTS = ("ekf", "capacity")
@@ -26,6 +29,33 @@ FORMAT_VERSION = 2
 def _cells_of(array: np.ndarray, pack: int, cells: int) -> Any:
     """The pack's slice of a (..., packs, cells) array as nested lists."""
     return array[..., pack, :cells].tolist()
+
+
+def rule_key(rule: ProtectionRule) -> str:
+    """How a saved latch finds its rule again, also in an edited table."""
+    return f"{rule.code.label}:{rule.severity.name.lower()}:{rule.quantity.value}"
+
+
+def _latches(state: BmsState, rules: ProtectionRules, pack: int) -> dict[str, list[str]]:
+    protection = state.protection
+    return {
+        "protection.latched": [rule_key(r) for r, on in zip(rules, protection.latched[:, pack].tolist(), strict=True)
+                               if on],
+        "protection.acknowledged": [rule_key(r) for r, on in zip(rules, protection.acknowledged[:, pack].tolist(),
+                                                                 strict=True) if on],
+    }
+
+
+def _restore_latches(protection: ProtectionState, rules: ProtectionRules, document: Mapping[str, Any],
+                     pack: int) -> ProtectionState:
+    latched, acknowledged = protection.latched.copy(), protection.acknowledged.copy()
+    saved_latched = set(document.get("protection.latched", []))
+    saved_acknowledged = set(document.get("protection.acknowledged", []))
+    for i, rule in enumerate(rules):
+        key = rule_key(rule)
+        latched[i, pack] = rule.latching and key in saved_latched
+        acknowledged[i, pack] = latched[i, pack] and key in saved_acknowledged
+    return replace(protection, latched=latched, acknowledged=acknowledged)
 
 
 def _document(state: BmsState, pack: int, cells: int) -> dict[str, Any]:
@@ -43,12 +73,14 @@ def _document(state: BmsState, pack: int, cells: int) -> dict[str, Any]:
     return document
 
 
-def checkpoints_of(state: BmsState, parameters: PackParameters) -> list[PackCheckpoint]:
+def checkpoints_of(state: BmsState, parameters: PackParameters, rules: ProtectionRules) -> list[PackCheckpoint]:
+    """Every pack whose estimator has started or which has a latched trip."""
     return [
         PackCheckpoint(layout.pack_id, layout.cell_model.cell_id, layout.series_cells,
-                       _document(state, i, layout.series_cells))
+                       _document(state, i, layout.series_cells) | _latches(state, rules, i))
         for i, layout in enumerate(parameters.layouts)
         if bool(state.estimator.ekf.initialised[i, : layout.series_cells].all())
+        or bool(state.protection.latched[:, i].any())
     ]
 
 
@@ -69,10 +101,10 @@ def _apply(target: Any, prefix: str, document: Mapping[str, Any], pack: int, cel
     return replace(target, **changes)
 
 
-def restore(state: BmsState, parameters: PackParameters,
-            saved: Mapping[str, PackCheckpoint]) -> tuple[BmsState, list[str]]:
+def restore(state: BmsState, parameters: PackParameters, saved: Mapping[str, PackCheckpoint],
+            rules: ProtectionRules) -> tuple[BmsState, list[str]]:
     """Apply matching checkpoints (same cell model, cell count and format); return the restored pack ids."""
-    estimator, usage = state.estimator, state.usage
+    estimator, usage, protection = state.estimator, state.usage, state.protection
     ekf, capacity, resistance = estimator.ekf, estimator.capacity, estimator.resistance
     restored = []
     for i, layout in enumerate(parameters.layouts):
@@ -85,7 +117,8 @@ def restore(state: BmsState, parameters: PackParameters,
         capacity = _apply(capacity, "capacity", checkpoint.state, i, cells)
         resistance = _apply(resistance, "resistance", checkpoint.state, i, cells)
         usage = _apply(usage, "usage", checkpoint.state, i, cells)
+        protection = _restore_latches(protection, rules, checkpoint.state, i)
         restored.append(layout.pack_id)
     learned = replace(estimator, ekf=ekf, capacity=capacity, resistance=resistance)
     return replace(state, estimator=with_derived(learned, parameters.estimator, parameters.estimator_settings),
-                   usage=usage), restored
+                   usage=usage, protection=protection), restored

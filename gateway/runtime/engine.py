@@ -6,30 +6,50 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from gateway.adapters.command_queue import CommandQueue
+from gateway.adapters.event_log import EventLog
 from gateway.adapters.state_store import StateStore
 from gateway.bms.pack_parameters import PackParameters
-from gateway.bms.protection_rules import build_rules
-from gateway.bms.step import BmsState, bms_step
+from gateway.bms.protection_rules import ProtectionRules
+from gateway.bms.step import BmsState, SafetySettings, bms_step
+from gateway.domain.events import BmsEvent, EventKind
 from gateway.domain.measurement import CommandKind
 from gateway.errors import AdapterError
 from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.checkpoints import checkpoints_of, restore
+from gateway.runtime.contactor_requests import ContactorRequester
+from gateway.runtime.fast_trip import FastTrip
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.measurements import MeasurementTable
+from gateway.runtime.operator_commands import OperatorAction, OperatorCommand, gather, outcomes
 from gateway.runtime.pack_link import PackLink
+from gateway.runtime.safety_events import protection_events
 from gateway.runtime.snapshot_builder import build_snapshot
 from gateway.settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
 TickObserver = Callable[[float], None]
+COMMAND_POLL_S = 0.5
+EVENT_PRUNE_INTERVAL_S = 3600.0
+
+
+@dataclass(frozen=True)
+class EngineStores:
+    """The embedded store's parts: estimator checkpoints, the event log, the operator command queue."""
+
+    state: StateStore | None = None
+    events: EventLog | None = None
+    commands: CommandQueue | None = None
 
 
 class Engine:
     def __init__(self, settings: EngineSettings, site_name: str, parameters: PackParameters,
-                 table: MeasurementTable, counters: Sequence[BusCounters], links: Sequence[PackLink],
-                 hub: SnapshotHub, store: StateStore | None, on_tick: TickObserver | None = None) -> None:
+                 rules: ProtectionRules, table: MeasurementTable, counters: Sequence[BusCounters],
+                 links: Sequence[PackLink], hub: SnapshotHub, stores: EngineStores,
+                 on_tick: TickObserver | None = None) -> None:
         self.name = "engine"
         self.ready = asyncio.Event()
         self._settings = settings
@@ -39,18 +59,27 @@ class Engine:
         self._counters = counters
         self._links = links
         self._hub = hub
-        self._store = store
+        self._stores = stores
+        self._store = stores.state
         self._on_tick = on_tick
         self._period_s = 1.0 / settings.tick_hz
-        self._rules = build_rules(parameters, settings.stale_timeout_s, self._period_s,
-                                  temperature_stale_timeout_s=settings.temperature_stale_timeout_s)
+        self._rules = rules
+        self._safety = SafetySettings.of(rules)
+        self._pack_ids = tuple(layout.pack_id for layout in parameters.layouts)
+        self._contactors = ContactorRequester(links, parameters.pack_count)
+        self.fast_trip = FastTrip(rules, self._contactors)
+        table.current_observer = self.fast_trip.observe
         self.state = BmsState.empty(parameters, self._rules)
+        store = stores.state
         if store is not None:
-            self.state, restored = restore(self.state, parameters, store.load())
+            self.state, restored = restore(self.state, parameters, store.load(), rules)
             if restored:
                 log.info("restored estimator state of %s from %s", ", ".join(restored), store.path)
         self._sequence = 0
         self._store_failing = False
+        self._event_log_failing = False
+        self._pending_commands: list[OperatorCommand] = []
+        self._next_command_poll = 0.0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -58,6 +87,7 @@ class Engine:
         next_tick = loop.time()
         next_checkpoint = last_tick + self._settings.checkpoint_interval_s
         next_identity_request = last_tick
+        next_prune = last_tick
         self.ready.set()
         try:
             while True:
@@ -74,13 +104,37 @@ class Engine:
                 if now >= next_checkpoint:
                     self.checkpoint()
                     next_checkpoint = now + self._settings.checkpoint_interval_s
+                if now >= next_prune:
+                    self._prune_events()
+                    next_prune = now + EVENT_PRUNE_INTERVAL_S
         finally:
             self.checkpoint()
 
+    def submit(self, command: OperatorCommand) -> None:
+        """An operator command for the next tick (from any adapter running on the event loop)."""
+        self._pending_commands.append(command)
+
     async def tick(self, now: float, dt_s: float) -> None:
         started = time.perf_counter()
+        self._poll_commands(now)
+        commands = gather(self._pending_commands, self._pack_ids)
+        self._pending_commands = []
         inputs = self._table.inputs(now)
-        self.state, outputs = bms_step(self.state, inputs, self._parameters, self._rules, dt_s)
+        before = self.state.protection
+        self.state, outputs = bms_step(self.state, inputs, self._parameters, self._rules, dt_s, commands.requests,
+                                       self._safety)
+        self._contactors.update(outputs.actions.open_contactor, now)
+        wall = time.time()
+        events = protection_events(before, self.state.protection, self._rules, outputs.quantities, self._pack_ids,
+                                   wall, commands.operators)
+        if commands.commands:
+            results, command_events = outcomes(commands, self.state.protection, self._rules, wall)
+            events += command_events
+            self._report_outcomes(results)
+        if events:
+            self._log_events(events)
+            if any(e.kind in (EventKind.LATCHED, EventKind.RESET, EventKind.ACKNOWLEDGED) for e in events):
+                self.checkpoint()  # a latch must survive a kill -9 that comes before the next checkpoint
         identities = [self._table.identity(i) for i in range(self._parameters.pack_count)]
         self._sequence += 1
         duration = time.perf_counter() - started
@@ -91,6 +145,61 @@ class Engine:
         if self._on_tick is not None:
             self._on_tick(time.perf_counter() - started)
 
+    def _poll_commands(self, now: float) -> None:
+        queue = self._stores.commands
+        if queue is None or now < self._next_command_poll:
+            return
+        self._next_command_poll = now + COMMAND_POLL_S
+        try:
+            queued = queue.pending()
+        except AdapterError as error:
+            log.error("%s", error)
+            return
+        for item in queued:
+            try:
+                action = OperatorAction(item.action)
+            except ValueError:
+                queue.complete(item.id, f"refused: unknown action {item.action!r}")
+                continue
+            self._pending_commands.append(OperatorCommand(item.pack_id, action, item.operator, item.id))
+
+    def _report_outcomes(self, results: list[tuple[OperatorCommand, str]]) -> None:
+        queue = self._stores.commands
+        for command, outcome in results:
+            log.info("operator %s: %s pack %s: %s", command.operator, command.action.value, command.pack_id, outcome)
+            if queue is not None and command.id:
+                try:
+                    queue.complete(command.id, outcome)
+                except AdapterError as error:
+                    log.error("%s", error)
+
+    def _log_events(self, events: list[BmsEvent]) -> None:
+        for event in events:
+            log.log(logging.WARNING if event.severity >= 2 else logging.INFO, "event %s %s %s %s cell=%s value=%g "
+                    "threshold=%g %s", event.pack_id, event.kind.value, event.code, event.severity.name.lower(),
+                    event.cell, event.value, event.threshold, event.detail)
+        if self._stores.events is None:
+            return
+        try:
+            self._stores.events.append(events)
+        except AdapterError as error:
+            if not self._event_log_failing:
+                log.error("%s; events are logged to the console only until it works again", error)
+            self._event_log_failing = True
+            return
+        self._event_log_failing = False
+
+    def _prune_events(self) -> None:
+        if self._stores.events is None:
+            return
+        try:
+            removed = self._stores.events.prune(time.time())
+        except AdapterError as error:
+            log.error("%s", error)
+            return
+        if removed:
+            log.info("event log: pruned %d events beyond the retention", removed)
+
     def _request_missing_identities(self) -> None:
         for link in self._links:
             if self._table.identity(link.pack_index) is None:
@@ -100,7 +209,7 @@ class Engine:
         if self._store is None:
             return
         try:
-            self._store.save(checkpoints_of(self.state, self._parameters))
+            self._store.save(checkpoints_of(self.state, self._parameters, self._rules))
         except AdapterError as error:
             if not self._store_failing:
                 log.error("%s; estimator state is kept in memory and retried", error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from gateway.bms.inputs import BmsInputs
@@ -29,6 +31,8 @@ class MeasurementTable:
         self._identity_parts: list[dict[IdentityField, float]] = [{} for _ in range(packs)]
         self._scalars[ScalarField.CONTACTOR_STATE][:] = ContactorState.UNKNOWN
         self._previous_inputs_time = -np.inf
+        self._peak_discharge_a = np.full(packs, np.nan)
+        self.current_observer: Callable[[int, float], None] | None = None  # sees every current reading at once
 
     def apply(self, pack: int, decoded: DecodedFrame, now: float) -> None:
         for item in decoded.values:
@@ -41,6 +45,10 @@ class MeasurementTable:
             elif isinstance(field, ScalarField):
                 self._scalars[field][pack] = item.value
                 self._scalar_times[field][pack] = now
+                if field is ScalarField.PACK_CURRENT_A:
+                    self._peak_discharge_a[pack] = np.fmax(self._peak_discharge_a[pack], -item.value)
+                    if self.current_observer is not None:
+                        self.current_observer(pack, item.value)
             elif isinstance(field, IdentityField):
                 self._identity_parts[pack][field] = item.value
 
@@ -63,6 +71,8 @@ class MeasurementTable:
         voltage_times = self._array_times[ArrayField.CELL_VOLTAGE_V]
         new = voltage_times > self._previous_inputs_time
         self._previous_inputs_time = now
+        peak = self._peak_discharge_a
+        self._peak_discharge_a = np.full_like(peak, np.nan)
         return BmsInputs(
             cell_voltage_v=self._arrays[ArrayField.CELL_VOLTAGE_V].copy(),
             temperature_c=self._arrays[ArrayField.TEMPERATURE_C].copy(),
@@ -73,6 +83,7 @@ class MeasurementTable:
             data_age_s=self.data_age_s(now),
             temperature_age_s=self.temperature_age_s(now),
             cell_voltage_new=new,
+            peak_discharge_current_a=peak,
         )
 
     def identity(self, pack: int) -> PackIdentity | None:

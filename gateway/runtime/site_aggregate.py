@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import MappingProxyType
 
 from gateway.domain.alarms import Severity
@@ -38,4 +38,13 @@ def aggregate_site(packs: Sequence[PackSnapshot]) -> SiteSnapshot:
         discharge_voltage_limit_v=max((p.discharge_voltage_limit_v for p in healthy), default=math.nan),
         highest_severity=max((p.highest_severity for p in packs), default=Severity.NONE),
         alarm_masks=MappingProxyType(masks),
+        latched_mask=_or(p.latched_mask for p in packs),
+        unacknowledged_mask=_or(p.unacknowledged_mask for p in packs),
     )
+
+
+def _or(masks: Iterable[int]) -> int:
+    result = 0
+    for mask in masks:
+        result |= mask
+    return result

@@ -11,17 +11,35 @@ import numpy as np
 
 from gateway.bms.inputs import BmsInputs
 from gateway.bms.pack_parameters import PackParameters
-from gateway.bms.protection import active_alarms
+from gateway.bms.protection import ProtectionState, active_alarms
 from gateway.bms.protection_rules import ProtectionRule
+from gateway.bms.quantities import Quantities
 from gateway.bms.step import BmsOutputs, BmsState
-from gateway.domain.alarms import Severity
+from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.identity import PackIdentity
-from gateway.domain.snapshot import BusStatistics, GatewaySnapshot, PackSnapshot
+from gateway.domain.snapshot import ActiveAlarm, BusStatistics, GatewaySnapshot, PackSnapshot
 from gateway.domain.states import ContactorState, PackState
 from gateway.runtime.site_aggregate import aggregate_site
 
 _STATE_OF_SEVERITY = {Severity.NONE: PackState.NORMAL, Severity.WARNING: PackState.WARNING,
                       Severity.ALARM: PackState.ALARM, Severity.TRIP: PackState.ALARM}
+
+
+def alarm_list(protection: ProtectionState, rules: tuple[ProtectionRule, ...], quantities: Quantities,
+               pack: int) -> tuple[ActiveAlarm, ...]:
+    """The pack's present rules, highest severity first; of one code, only the highest present severity."""
+    present = protection.present[:, pack]
+    best: dict[AlarmCode, ActiveAlarm] = {}
+    for index in np.nonzero(present)[0].tolist():
+        rule = rules[index]
+        held = best.get(rule.code)
+        if held is not None and held.severity >= rule.severity:
+            continue
+        best[rule.code] = ActiveAlarm(rule.code, rule.severity, quantities.position(rule.quantity, pack),
+                                      float(quantities[rule.quantity][pack]), float(rule.threshold[pack]),
+                                      bool(protection.latched[index, pack]),
+                                      bool(protection.acknowledged[index, pack]))
+    return tuple(sorted(best.values(), key=lambda a: (-int(a.severity), int(a.code))))
 
 
 def _row(values: np.ndarray, count: int) -> tuple[float, ...]:
@@ -38,6 +56,7 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
     for i, layout in enumerate(parameters.layouts):
         online = bool(outputs.fresh[i])
         alarms = active_alarms(state.protection, rules, i)
+        present = alarm_list(state.protection, rules, outputs.quantities, i) if alarms else ()
         never_seen = not np.isfinite(inputs.data_age_s[i]) and not np.isfinite(inputs.temperature_age_s[i])
         if never_seen:
             pack_state = PackState.NOT_SEEN
@@ -90,6 +109,12 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
                                      cells),
             time_at_temperature_s=tuple(usage.time_at_temperature_s[i].tolist()),
             time_at_soc_s=tuple(usage.time_at_soc_s[i].tolist()),
+            latched_mask=int(outputs.latched_mask[i]),
+            unacknowledged_mask=int(outputs.unacknowledged_mask[i]),
+            cooling_request=bool(outputs.actions.cooling[i]),
+            heating_request=bool(outputs.actions.heating[i]),
+            contactor_open_request=bool(outputs.actions.open_contactor[i]),
+            active_alarms=present,
         ))
     return GatewaySnapshot(sequence, time.time(), site_name, tuple(packs), aggregate_site(packs), buses,
                            tick_duration_s)

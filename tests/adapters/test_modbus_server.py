@@ -143,7 +143,17 @@ def expected_pack(pack: PackSnapshot, snapshot: GatewaySnapshot, map_version: in
         "soc_sigma": pack.soc_sigma * 100, "soh_resistance": pack.soh_resistance * 100,
         "current_bias": pack.current_bias_a, "cell_capacity": list(pack.cell_capacity_ah),
         "cell_resistance": list(pack.cell_resistance_ohm),
+        "latched_trip_mask": pack.latched_mask, "unacknowledged_mask": pack.unacknowledged_mask,
+        "request_flags": pack.request_flags, "active_alarm_count": len(pack.active_alarms),
+        "active_alarm_code": _padded([float(a.code) for a in pack.active_alarms]),
+        "active_alarm_status": _padded([float(a.status_word) for a in pack.active_alarms]),
+        "active_alarm_cell": _padded([float(a.cell or 0) for a in pack.active_alarms]),
     }
+
+
+def _padded(values: list[float], entries: int = 16) -> list[float]:
+    """The list's entries, then not-implemented up to the register block's length."""
+    return (values + [math.nan] * entries)[:entries]
 
 
 def expected_site(site: SiteSnapshot, snapshot: GatewaySnapshot, map_version: int) -> Expected:
@@ -162,6 +172,7 @@ def expected_site(site: SiteSnapshot, snapshot: GatewaySnapshot, map_version: in
         "alarm_trip_mask": masks[Severity.TRIP], "alarm_any_mask": masks[Severity.WARNING]
         | masks[Severity.ALARM] | masks[Severity.TRIP],
         "snapshot_time": math.floor(snapshot.wall_time),
+        "latched_trip_mask": site.latched_mask, "unacknowledged_mask": site.unacknowledged_mask,
     }
 
 
@@ -273,9 +284,9 @@ async def test_a_newer_snapshot_replaces_the_image(modbus_server: RunningModbus,
 
 
 @pytest.mark.parametrize(("unit_id", "address", "count"), [
-    (2, 235, 10),  # runs past the last pack register (239)
-    (2, 240, 1),
-    (MODBUS_SITE_UNIT, 31, 2),
+    (2, 285, 10),  # runs past the last pack register (289)
+    (2, 290, 1),
+    (MODBUS_SITE_UNIT, 35, 2),
     (MODBUS_SITE_UNIT, 1000, 1),
 ])
 async def test_reads_outside_the_map_are_illegal_addresses(

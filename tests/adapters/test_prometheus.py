@@ -11,7 +11,7 @@ import shutil
 import socket
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import get_type_hints
 
 import pytest
@@ -299,6 +299,27 @@ async def test_alarms_are_one_stable_series_per_pack_alarm_and_severity(serve: S
     assert _value(samples, "bmsgw_pack_alarm_severity", pack="pack-02", alarm="cell_overtemperature") == 0
     series = [key for key in samples if key[0] == "bmsgw_pack_alarm_active"]
     assert len(series) == 2 * len(AlarmCode) * 3
+
+
+async def test_latched_unacknowledged_and_requests_are_published(serve: Start) -> None:
+    hub = SnapshotHub()
+    snapshot = make_snapshot(packs=2, alarms={0: {AlarmCode.SHORT_CIRCUIT: Severity.TRIP}})
+    tripped = replace(snapshot.packs[0], latched_mask=AlarmCode.SHORT_CIRCUIT.bit,
+                      unacknowledged_mask=AlarmCode.SHORT_CIRCUIT.bit, contactor_open_request=True,
+                      cooling_request=True)
+    await hub.publish(replace(snapshot, packs=(tripped, snapshot.packs[1])))
+    running = await serve(hub)
+
+    samples = await _scrape(running)
+
+    assert _value(samples, "bmsgw_pack_alarm_latched", pack="pack-01", alarm="short_circuit") == 1
+    assert _value(samples, "bmsgw_pack_alarm_latched", pack="pack-02", alarm="short_circuit") == 0
+    assert _value(samples, "bmsgw_pack_alarm_latched", pack="pack-01", alarm="cell_overvoltage") == 0
+    assert _value(samples, "bmsgw_pack_alarm_unacknowledged", pack="pack-01", alarm="short_circuit") == 1
+    assert _value(samples, "bmsgw_pack_request", pack="pack-01", request="contactor_open") == 1
+    assert _value(samples, "bmsgw_pack_request", pack="pack-01", request="cooling") == 1
+    assert _value(samples, "bmsgw_pack_request", pack="pack-01", request="heating") == 0
+    assert _value(samples, "bmsgw_pack_request", pack="pack-02", request="contactor_open") == 0
 
 
 async def test_offline_pack_is_down_with_nan_values(serve: Start) -> None:

@@ -6,6 +6,8 @@ from gateway.bms.cell_model import load_cell_model
 from gateway.bms.inputs import BmsInputs
 from gateway.bms.pack_parameters import PackLayout, PackParameters
 from gateway.bms.protection_rules import ProtectionRule, build_rules
+from gateway.bms.quantities import Quantities, compute_quantities, screen
+from gateway.bms.signal_trends import TrendSettings, TrendState, trends_step
 from gateway.bms.step import BmsState
 from gateway.domain.states import ContactorState
 from gateway.settings import DEFAULT_MAPPINGS_DIR
@@ -40,3 +42,11 @@ def inputs(p: PackParameters, *, cell_v: float = 3.75, temp_c: float = 25.0, cur
 
 def empty_state(p: PackParameters, r: tuple[ProtectionRule, ...]) -> BmsState:
     return BmsState.empty(p, r)
+
+
+def quantities_of(x: BmsInputs, p: PackParameters) -> Quantities:
+    """The quantities of one step with no history (no trends, no model residual, no open request)."""
+    readings = screen(x, p)
+    _, trends = trends_step(TrendState.empty(p.cell_mask.shape, p.sensor_mask.shape), readings.temperature_c,
+                            readings.cell_voltage_v, x.pack_current_a, p.capacity_ah, TICK_S, TrendSettings())
+    return compute_quantities(x, p, readings, trends, np.zeros(p.cell_mask.shape), np.zeros(p.pack_count, dtype=bool))

@@ -85,13 +85,14 @@ def test_never_seen_pack_has_zero_limits_and_no_soc() -> None:
     assert np.isnan(out.soc[0])
 
 
-def test_overtemperature_warning_then_alarm_with_delay_and_hysteresis() -> None:
+def test_temperature_outside_the_charge_window_stops_charging_only_then_the_operating_window_stops_all() -> None:
     p = parameters(packs=1)
     r = rules(p)
     state, out = run(empty_state(p, r), p, r, inputs(p, temp_c=46.0), 1.0)
-    assert AlarmCode.CELL_OVERTEMPERATURE not in active_alarms(state.protection, r, 0)  # 2 s delay
+    assert AlarmCode.CHARGE_OVERTEMPERATURE not in active_alarms(state.protection, r, 0)  # 2 s delay
     state, out = run(state, p, r, inputs(p, temp_c=46.0), 1.1)
-    assert active_alarms(state.protection, r, 0)[AlarmCode.CELL_OVERTEMPERATURE] is Severity.WARNING
+    assert active_alarms(state.protection, r, 0)[AlarmCode.CHARGE_OVERTEMPERATURE] is Severity.ALARM
+    assert AlarmCode.CELL_OVERTEMPERATURE not in active_alarms(state.protection, r, 0)  # 55 degC warns
     assert out.limits.charge_a[0] == 0.0  # outside the charge window
     assert out.limits.discharge_a[0] > 0.0
     state, out = run(state, p, r, inputs(p, temp_c=61.0), 2.1)
@@ -99,8 +100,9 @@ def test_overtemperature_warning_then_alarm_with_delay_and_hysteresis() -> None:
     assert out.limits.discharge_a[0] == 0.0
     state, out = run(state, p, r, inputs(p, temp_c=58.5), 1.0)  # inside the 3 degC hysteresis band
     assert active_alarms(state.protection, r, 0)[AlarmCode.CELL_OVERTEMPERATURE] is Severity.ALARM
-    state, out = run(state, p, r, inputs(p, temp_c=40.0), 0.1)
+    state, out = run(state, p, r, inputs(p, temp_c=38.0), 0.1)  # below the charge warning's 42 - 3 degC
     assert AlarmCode.CELL_OVERTEMPERATURE not in active_alarms(state.protection, r, 0)
+    assert AlarmCode.CHARGE_OVERTEMPERATURE not in active_alarms(state.protection, r, 0)
 
 
 def test_cell_voltage_taper_and_overvoltage() -> None:

@@ -8,7 +8,7 @@ bias is the correction it adds to the reading (true = measured + bias), so it sh
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -226,7 +226,7 @@ def test_start_capacity_makes_a_measured_capacity_the_prior_and_the_soh() -> Non
     np.testing.assert_allclose(estimator.capacity_ah, measured, rtol=1e-12)
     # the filter counts with it: 10 Ah (without voltage corrections) moves each cell by 10 Ah / its capacity
     current = np.full(360, -100.0)
-    _, outputs = feed(BmsState(state.protection, estimator, state.usage), current, np.full((360, CELLS), 3.0),
+    _, outputs = feed(replace(state, estimator=estimator), current, np.full((360, CELLS), 3.0),
                       new=np.zeros((360, CELLS), dtype=bool))
     moved = outputs[-1].cells.soc[0] - start.cells.soc[0]
     np.testing.assert_allclose(moved, -10.0 / measured[0], rtol=0.005)

@@ -8,12 +8,12 @@ import pytest
 from gateway.bms.cell_model import load_cell_model
 from gateway.bms.pack_parameters import PackLayout, PackParameters
 from gateway.bms.protection import active_alarms
-from gateway.bms.quantities import Quantity, compute_quantities
+from gateway.bms.quantities import Quantity
 from gateway.bms.step import bms_step
 from gateway.bms.usage import UsageState, usage_step
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.settings import DEFAULT_MAPPINGS_DIR
-from tests.bms.helpers import TICK_S, empty_state, inputs, parameters, rules
+from tests.bms.helpers import TICK_S, empty_state, inputs, parameters, quantities_of, rules
 
 
 def mixed_parameters() -> PackParameters:
@@ -30,8 +30,9 @@ def test_each_quantity_is_the_one_its_name_says() -> None:
     x.pack_current_a[:] = [-40.0, 12.0]
     x.data_age_s[:] = [0.2, 0.3]
     x.temperature_age_s[:] = [0.4, 0.5]
-    x.pack_fault_flags[:] = [0, 5]
-    q = compute_quantities(x, p)
+    x.pack_fault_flags[:] = [0, 5 | 16]  # 16: insulation
+    x.pack_voltage_v[:] = [15.0, 11.0]
+    q = quantities_of(x, p)
     expected = {
         Quantity.MAX_CELL_VOLTAGE_V: [3.9, 3.8],
         Quantity.MIN_CELL_VOLTAGE_V: [3.6, 3.5],
@@ -43,10 +44,20 @@ def test_each_quantity_is_the_one_its_name_says() -> None:
         Quantity.TEMPERATURE_AGE_S: [0.4, 0.5],
         Quantity.IMPLAUSIBLE_READINGS: [1.0, 0.0],
         Quantity.PACK_FAULT_FLAGS: [0.0, 5.0],
+        Quantity.PACK_VOLTAGE_V: [15.0, 11.0],
+        Quantity.CELL_VOLTAGE_SPREAD_V: pytest.approx([0.3, 0.3]),
+        Quantity.TEMPERATURE_SPREAD_C: [9.0, 0.0],
+        Quantity.TEMPERATURE_RISE_C_PER_MIN: [0.0, 0.0],
+        Quantity.PEAK_DISCHARGE_CURRENT_A: [40.0, -12.0],
+        Quantity.OPEN_OR_SHORTED_THERMISTORS: [0.0, 0.0],
+        Quantity.FROZEN_READINGS: [0.0, 0.0],
+        Quantity.INSULATION_FAULT: [0.0, 1.0],
+        Quantity.CONTACTOR_FAULT: [0.0, 0.0],
+        Quantity.MODEL_RESIDUAL_MV: [0.0, 0.0],
     }
     assert set(expected) == set(Quantity)
     for quantity, values in expected.items():
-        assert q[quantity].tolist() == values, quantity
+        assert q[quantity].tolist() == values, quantity  # type: ignore[comparison-overlap]
 
 
 def test_a_pack_without_plausible_readings_has_unknown_extremes() -> None:
@@ -54,7 +65,7 @@ def test_a_pack_without_plausible_readings_has_unknown_extremes() -> None:
     x = inputs(p)
     x.cell_voltage_v[1] = np.nan
     x.temperature_c[1] = 500.0
-    q = compute_quantities(x, p)
+    q = quantities_of(x, p)
     assert math.isnan(q[Quantity.MAX_CELL_VOLTAGE_V][1])
     assert math.isnan(q[Quantity.MIN_TEMPERATURE_C][1])
     assert q[Quantity.IMPLAUSIBLE_READINGS].tolist() == [0.0, 1.0]  # the padded sensor is not counted
@@ -107,8 +118,8 @@ def test_a_below_rule_raises_after_its_delay_and_clears_past_its_hysteresis() ->
         state, _ = bms_step(state, inputs(p, temp_c=-1.0), p, r, TICK_S)
     assert active_alarms(state.protection, r, 0) == {}
     state, _ = bms_step(state, inputs(p, temp_c=-1.0), p, r, TICK_S)
-    assert active_alarms(state.protection, r, 0) == {AlarmCode.CELL_UNDERTEMPERATURE: Severity.WARNING}
+    assert active_alarms(state.protection, r, 0) == {AlarmCode.CHARGE_UNDERTEMPERATURE: Severity.ALARM}
     state, _ = bms_step(state, inputs(p, temp_c=2.5), p, r, TICK_S)  # inside the 3 degC band
-    assert active_alarms(state.protection, r, 0) == {AlarmCode.CELL_UNDERTEMPERATURE: Severity.WARNING}
+    assert active_alarms(state.protection, r, 0) == {AlarmCode.CHARGE_UNDERTEMPERATURE: Severity.ALARM}
     state, _ = bms_step(state, inputs(p, temp_c=3.0), p, r, TICK_S)
     assert active_alarms(state.protection, r, 0) == {}

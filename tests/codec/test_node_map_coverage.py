@@ -23,6 +23,11 @@ NOT_A_VARIABLE: dict[str, dict[str, str]] = {
         "index": "position in the configuration; the NodeId uses the pack id instead",
         "identity": "published as the properties of the Identity object",
         "alarms": "published as AlarmMaskWarning / AlarmMaskAlarm / AlarmMaskTrip and HighestSeverity",
+        "active_alarms": "published as ActiveAlarms (text) and ActiveAlarmCount",
+        "active_alarm_code": "the Modbus encoding of the active-alarm list; OPC UA has ActiveAlarms",
+        "active_alarm_status": "the Modbus encoding of the active-alarm list; OPC UA has ActiveAlarms",
+        "active_alarm_cell": "the Modbus encoding of the active-alarm list; OPC UA has ActiveAlarms",
+        "request_flags": "the Modbus encoding of CoolingRequest / HeatingRequest / ContactorOpenRequest",
     },
     "site": {
         "alarm_masks": "published as AlarmMaskWarning / AlarmMaskAlarm / AlarmMaskTrip",

@@ -51,8 +51,8 @@ def test_restored_state_equals_the_saved_one_including_the_new_fields(tmp_path: 
 
     store = StateStore(tmp_path / "state.sqlite")
     try:
-        store.save(checkpoints_of(saved, P))
-        restored, packs = restore(fresh, P, store.load())
+        store.save(checkpoints_of(saved, P, R))
+        restored, packs = restore(fresh, P, store.load(), R)
     finally:
         store.close()
 
@@ -74,8 +74,8 @@ def test_the_first_step_after_a_restore_counts_like_the_uninterrupted_run(tmp_pa
     saved = learned_state()
     store = StateStore(tmp_path / "state.sqlite")
     try:
-        store.save(checkpoints_of(saved, P))
-        restored, _ = restore(empty_state(P, R), P, store.load())
+        store.save(checkpoints_of(saved, P, R))
+        restored, _ = restore(empty_state(P, R), P, store.load(), R)
     finally:
         store.close()
     # one step of 1C with no new cell voltages: pure coulomb counting, with the same capacity and bias
