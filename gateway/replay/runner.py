@@ -11,8 +11,8 @@ from gateway.bms.cell_model import CellModel
 from gateway.bms.estimator import start_capacity, start_cells
 from gateway.bms.inputs import BmsInputs, FloatArray
 from gateway.bms.pack_parameters import PackLayout, PackParameters
-from gateway.bms.protection_rules import build_rules
 from gateway.bms.protection import severity_masks
+from gateway.bms.protection_rules import build_rules
 from gateway.bms.step import BmsOutputs, BmsState, SafetySettings, bms_step
 from gateway.domain.states import ContactorState
 from gateway.logs.measurement_log import MeasurementLog

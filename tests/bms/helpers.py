@@ -5,7 +5,7 @@ import numpy as np
 from gateway.bms.cell_model import load_cell_model
 from gateway.bms.inputs import BmsInputs
 from gateway.bms.pack_parameters import PackLayout, PackParameters
-from gateway.bms.protection_rules import ProtectionRule, build_rules
+from gateway.bms.protection_rules import ProtectionRules, build_rules
 from gateway.bms.quantities import Quantities, compute_quantities, screen
 from gateway.bms.signal_trends import TrendSettings, TrendState, trends_step
 from gateway.bms.step import BmsState
@@ -20,7 +20,7 @@ def parameters(packs: int = 2, cells: int = 32, sensors: int = 8) -> PackParamet
     return PackParameters.build([PackLayout(f"p{i}", cells, sensors, model) for i in range(packs)])
 
 
-def rules(p: PackParameters, stale_timeout_s: float = 1.0) -> tuple[ProtectionRule, ...]:
+def rules(p: PackParameters, stale_timeout_s: float = 1.0) -> ProtectionRules:
     return build_rules(p, stale_timeout_s, TICK_S)
 
 
@@ -40,7 +40,7 @@ def inputs(p: PackParameters, *, cell_v: float = 3.75, temp_c: float = 25.0, cur
     )
 
 
-def empty_state(p: PackParameters, r: tuple[ProtectionRule, ...]) -> BmsState:
+def empty_state(p: PackParameters, r: ProtectionRules) -> BmsState:
     return BmsState.empty(p, r)
 
 

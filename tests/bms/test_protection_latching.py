@@ -44,7 +44,8 @@ def test_a_trip_latches_keeps_limits_zero_and_asks_to_open_until_a_reset_after_t
     assert alarms[AlarmCode.CELL_OVERVOLTAGE] is Severity.TRIP
     assert out.latched_mask[0] == AlarmCode.CELL_OVERVOLTAGE.bit
     assert out.actions.open_contactor.tolist() == [True, False]
-    assert out.limits.charge_a[0] == 0.0 and out.limits.discharge_a[0] == 0.0
+    assert out.limits.charge_a[0] == 0.0
+    assert out.limits.discharge_a[0] == 0.0
     assert out.limits.charge_a[1] > 0.0  # the other pack is untouched
 
     state, out = run(state, p, r, opened(high), 0.5, ask(p, reset=True))  # refused: the condition is present
@@ -101,7 +102,7 @@ def test_a_short_circuit_seen_in_any_frame_trips_at_the_next_tick_even_if_the_cu
     assert out.latched_mask[0] == AlarmCode.SHORT_CIRCUIT.bit
 
 
-@pytest.mark.parametrize("flags, code", [(1 << 4, AlarmCode.INSULATION_FAULT), (1 << 5, AlarmCode.CONTACTOR_FAULT),
+@pytest.mark.parametrize(("flags", "code"), [(1 << 4, AlarmCode.INSULATION_FAULT), (1 << 5, AlarmCode.CONTACTOR_FAULT),
                                          (1 << 0, AlarmCode.PACK_REPORTED_FAULT)])
 def test_pack_reported_faults_have_their_own_codes(flags: int, code: AlarmCode) -> None:
     p = parameters(packs=1)
@@ -175,5 +176,6 @@ def test_limits_never_exceed_the_ratings_and_are_zero_while_a_trip_is_latched() 
         assert (out.limits.charge_a <= p.max_charge_current_a + 1e-9).all()
         assert (out.limits.discharge_a <= p.max_discharge_current_a + 1e-9).all()
         latched = out.latched_mask > 0
-        assert (out.limits.charge_a[latched] == 0.0).all() and (out.limits.discharge_a[latched] == 0.0).all()
+        assert (out.limits.charge_a[latched] == 0.0).all()
+        assert (out.limits.discharge_a[latched] == 0.0).all()
     assert (out.latched_mask > 0).any(), "the sweep should have latched some trip"
