@@ -27,12 +27,13 @@ class ProtectionState:
     active: BoolArray  # rules x packs: raised and not cleared
     latched: BoolArray  # rules x packs: a trip that raised and has not been reset
     acknowledged: BoolArray  # rules x packs
+    clear_s: FloatArray  # rules x packs: how long the quantity has been known and on the safe side
 
     @classmethod
     def empty(cls, packs: int, rules: int) -> ProtectionState:
         def no() -> BoolArray:
             return np.zeros((rules, packs), dtype=bool)
-        return cls(np.zeros((rules, packs)), no(), no(), no())
+        return cls(np.zeros((rules, packs)), no(), no(), no(), np.zeros((rules, packs)))
 
     @property
     def present(self) -> BoolArray:
@@ -78,11 +79,15 @@ def protection_step(state: ProtectionState, rules: ProtectionRules, quantities: 
     latched = state.latched | (active & rules.latching)
     newly = active & ~state.present
     acknowledged = state.acknowledged & ~newly
+    clear_s = np.where(cleared & ~condition, state.clear_s + dt_s, 0.0)
     if requests is not None:
-        latched &= ~(requests.reset[None, :] & ~active)
+        # A reset needs the condition seen cleared for a while: after a restart a latch is back at once, but the
+        # quantity is unknown (or a trend still settling) until data has arrived and been evaluated.
+        resettable = ~active & (clear_s >= rules.reset_after_s)
+        latched &= ~(requests.reset[None, :] & resettable)
         acknowledged |= requests.acknowledge[None, :] & (active | latched)
     acknowledged &= active | latched
-    return ProtectionState(pending, active, latched, acknowledged)
+    return ProtectionState(pending, active, latched, acknowledged, clear_s)
 
 
 def communicating(state: ProtectionState, rules: ProtectionRules) -> BoolArray:

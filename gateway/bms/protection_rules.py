@@ -24,6 +24,7 @@ from gateway.domain.alarms import AlarmCode, Severity
 from gateway.settings import DEFAULT_MAPPINGS_DIR
 
 DELAY_TOLERANCE_S = 1e-9  # a condition held for `delay_s` raises even when the sum of the ticks' dt_s falls short
+MIN_CLEAR_BEFORE_RESET_S = 2.0  # a latched trip can be reset once seen cleared this long (or its delay, if longer)
 
 
 Direction = Literal["above", "below"]
@@ -74,6 +75,7 @@ class ProtectionRules(tuple[ProtectionRule, ...]):
     severity: FloatArray  # rules x 1
     stale_rows: NDArray[np.intp]  # the communication-loss rules
     latching: BoolArray  # rules x 1: trips latch
+    reset_after_s: FloatArray  # rules x 1: how long the condition must be seen cleared before a reset
     guard_rows: NDArray[np.intp]  # the guarded rules
     guard_quantity_rows: NDArray[np.intp]  # per guarded rule: its guard's quantity row
     guard_threshold: FloatArray  # guarded rules x packs, times the guard's sign
@@ -101,6 +103,8 @@ class ProtectionRules(tuple[ProtectionRule, ...]):
         table.stale_rows = np.array([i for i, rule in enumerate(table) if rule.code is AlarmCode.COMMUNICATION_LOSS],
                                     dtype=np.intp)
         table.latching = np.array([rule.latching for rule in table], dtype=bool)[:, None]
+        table.reset_after_s = column([max(rule.delay_s, MIN_CLEAR_BEFORE_RESET_S) for rule in table]) \
+            - DELAY_TOLERANCE_S
         guarded = [(i, rule.guard) for i, rule in enumerate(table) if rule.guard is not None]
         table.guard_rows = np.array([i for i, _ in guarded], dtype=np.intp)
         table.guard_quantity_rows = np.array([QUANTITY_ROWS[g.quantity] for _, g in guarded], dtype=np.intp)

@@ -36,11 +36,12 @@ class TrendState:
     current_low_a: FloatArray  # packs x cells: the current's range since the channel last changed
     current_high_a: FloatArray
     residual_v: FloatArray  # packs x cells: averaged |measured - modelled| cell voltage
+    temperature_seen_s: FloatArray  # packs x sensors: how long the averages have been running
 
     @classmethod
     def empty(cls, cells: tuple[int, int], sensors: tuple[int, int]) -> TrendState:
         return cls(np.full(sensors, np.nan), np.full(sensors, np.nan), np.full(cells, np.nan), np.full(cells, np.nan),
-                   np.full(cells, np.nan), np.zeros(cells))
+                   np.full(cells, np.nan), np.zeros(cells), np.zeros(sensors))
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ def trends_step(state: TrendState, temperature_c: FloatArray, cell_voltage_v: Fl
     """Update with this tick's screened readings (NaN where unknown); `current_a` per pack."""
     fast = _average(state.fast_c, temperature_c, dt_s, settings.fast_time_constant_s)
     slow = _average(state.slow_c, temperature_c, dt_s, settings.slow_time_constant_s)
-    rise = (fast - slow) / (settings.slow_time_constant_s - settings.fast_time_constant_s) * 60.0
+    seen = np.where(np.isfinite(slow), state.temperature_seen_s + dt_s, 0.0)
+    # unknown until the slow average has run for its time constant: a restart must not read as "not rising"
+    rise = np.where(seen >= settings.slow_time_constant_s,
+                    (fast - slow) / (settings.slow_time_constant_s - settings.fast_time_constant_s) * 60.0, np.nan)
 
     current = current_a[:, None]
     changed = (cell_voltage_v != state.last_voltage_v) | ~np.isfinite(state.current_low_a)
@@ -69,7 +73,7 @@ def trends_step(state: TrendState, temperature_c: FloatArray, cell_voltage_v: Fl
     high = np.where(changed, current, np.fmax(state.current_high_a, current))
     span = settings.frozen_current_span_c_rate * capacity_ah[:, None]
     frozen = np.isfinite(cell_voltage_v) & (high - low >= span)
-    new_state = TrendState(fast, slow, cell_voltage_v, low, high, state.residual_v)
+    new_state = TrendState(fast, slow, cell_voltage_v, low, high, state.residual_v, seen)
     return new_state, Trends(rise, frozen.astype(np.float64))
 
 
@@ -80,4 +84,4 @@ def residual_step(state: TrendState, residual_v: FloatArray, dt_s: float, settin
     averaged = np.where(known, state.residual_v + weight * (np.abs(np.where(known, residual_v, 0.0))
                                                             - state.residual_v), state.residual_v)
     return TrendState(state.fast_c, state.slow_c, state.last_voltage_v, state.current_low_a, state.current_high_a,
-                      averaged)
+                      averaged, state.temperature_seen_s)

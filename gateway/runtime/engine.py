@@ -80,6 +80,7 @@ class Engine:
         self._event_log_failing = False
         self._pending_commands: list[OperatorCommand] = []
         self._next_command_poll = 0.0
+        self._started_wall = time.time()  # commands queued before this were meant for a state nobody has seen
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -156,10 +157,17 @@ class Engine:
             log.error("%s", error)
             return
         for item in queued:
+            refusal = None
             try:
                 action = OperatorAction(item.action)
             except ValueError:
-                queue.complete(item.id, f"refused: unknown action {item.action!r}")
+                refusal = f"refused: unknown action {item.action!r}"
+            if item.issued_at < self._started_wall:
+                refusal = "refused: issued before the gateway started; check the pack and issue it again"
+            if refusal is not None:
+                queue.complete(item.id, refusal)
+                self._log_events([BmsEvent(time.time(), item.pack_id, EventKind.COMMAND, item.action,
+                                           operator=item.operator, detail=refusal)])
                 continue
             self._pending_commands.append(OperatorCommand(item.pack_id, action, item.operator, item.id))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -179,3 +181,23 @@ def test_limits_never_exceed_the_ratings_and_are_zero_while_a_trip_is_latched() 
         assert (out.limits.charge_a[latched] == 0.0).all()
         assert (out.limits.discharge_a[latched] == 0.0).all()
     assert (out.latched_mask > 0).any(), "the sweep should have latched some trip"
+
+
+def test_a_restored_latch_cannot_be_reset_before_its_condition_has_been_seen_cleared() -> None:
+    p = parameters(packs=1)
+    r = rules(p)
+    x = inputs(p, temp_c=75.0)  # above the 70 degC over-temperature trip
+    tripped, _ = run(empty_state(p, r), p, r, x, 2.1)
+    assert tripped.protection.latched.any()
+    # a restart: only the latch comes back; the first tick has no data yet
+    restarted = replace(empty_state(p, r), protection=replace(
+        empty_state(p, r).protection, latched=tripped.protection.latched.copy()))
+    unseen = inputs(p)
+    unseen.temperature_c[:] = np.nan
+    state, out = run(restarted, p, r, unseen, 0.1, ask(p, reset=True))
+    assert out.latched_mask[0] == AlarmCode.CELL_OVERTEMPERATURE.bit, "reset with the quantity unknown"
+    state, out = run(state, p, r, opened(inputs(p, temp_c=25.0)), 1.0, ask(p, reset=True))
+    assert out.latched_mask[0] == AlarmCode.CELL_OVERTEMPERATURE.bit, "reset after 1 s of a cleared condition"
+    state, out = run(state, p, r, opened(inputs(p, temp_c=25.0)), 1.5)
+    state, out = run(state, p, r, opened(inputs(p, temp_c=25.0)), 0.1, ask(p, reset=True))
+    assert out.latched_mask[0] == 0
