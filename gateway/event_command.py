@@ -8,13 +8,10 @@ import sys
 import time
 from contextlib import closing
 from datetime import UTC, datetime
-from pathlib import Path
 
 from gateway.adapters.event_log import EventLog
-from gateway.config_loader import load_settings
-from gateway.demo import demo_settings_overrides
-from gateway.errors import AdapterError
 from gateway.event_formats import RENDERERS
+from gateway.store_location import add_store_arguments, existing_store
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _EPOCH = re.compile(r"\d+(?:\.\d+)?")
@@ -47,28 +44,14 @@ def add_event_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
                         help="only events at or before this time (same formats)")
     events.add_argument("--limit", type=_positive_int, metavar="N", help="only the newest N of the matching events")
     events.add_argument("--format", choices=sorted(RENDERERS), default="table", help="default: table")
-    source = events.add_mutually_exclusive_group()
-    source.add_argument("--store", type=Path, metavar="PATH", help="the gateway's database file")
-    source.add_argument("--config", type=Path, metavar="FILE", help="site configuration whose [store] path to read "
-                        "(default: the built-in demo's, or BMSGW_STORE__PATH)")
+    add_store_arguments(events)
 
 
 def run_event_command(arguments: argparse.Namespace) -> int:
-    path = arguments.store if arguments.store is not None else configured_store(arguments.config)
-    if not path.is_file():
-        raise AdapterError(f"event log {path}: no such database file; fix: give the gateway's [store] path "
-                           "with --store PATH, or the site configuration with --config FILE")
-    with closing(EventLog(path, create=False)) as log:
+    with closing(EventLog(existing_store(arguments), create=False)) as log:
         events = log.query(arguments.pack, arguments.since, arguments.until, arguments.limit)
     sys.stdout.write(RENDERERS[arguments.format](events))
     return 0
-
-
-def configured_store(config: Path | None) -> Path:
-    """The store the gateway uses with the same --config (or, without one, the demo `run` starts)."""
-    if config is not None:
-        return load_settings(config).store.path
-    return load_settings(None, demo_settings_overrides()).store.path
 
 
 def _time_argument(text: str) -> float:

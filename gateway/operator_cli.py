@@ -8,12 +8,10 @@ import getpass
 import sys
 import time
 from contextlib import closing
-from pathlib import Path
 
 from gateway.adapters.command_queue import CommandQueue
-from gateway.errors import AdapterError
-from gateway.event_command import configured_store
 from gateway.runtime.operator_commands import OperatorAction
+from gateway.store_location import add_store_arguments, existing_store
 
 _HELP = {
     OperatorAction.ACKNOWLEDGE: "acknowledge a pack's present alarms",
@@ -29,19 +27,12 @@ def add_operator_commands(commands: argparse._SubParsersAction[argparse.Argument
         parser.add_argument("--operator", default=getpass.getuser(), help="who asks (logged; default: the login)")
         parser.add_argument("--wait", type=float, default=5.0, metavar="S",
                             help="seconds to wait for the gateway's outcome (0: queue and return)")
-        source = parser.add_mutually_exclusive_group()
-        source.add_argument("--store", type=Path, metavar="PATH", help="the gateway's database file")
-        source.add_argument("--config", type=Path, metavar="FILE", help="site configuration whose [store] to use "
-                            "(default: the built-in demo's)")
+        add_store_arguments(parser)
 
 
 def run_operator_command(arguments: argparse.Namespace) -> int:
-    path = arguments.store if arguments.store is not None else configured_store(arguments.config)
-    if not path.is_file():
-        raise AdapterError(f"store {path}: no such database file; fix: give the running gateway's [store] path "
-                           "with --store PATH, or its site configuration with --config FILE")
     action = COMMAND_NAMES[arguments.command]
-    with closing(CommandQueue(path)) as queue:
+    with closing(CommandQueue(existing_store(arguments))) as queue:
         command_id = queue.submit(arguments.pack, action.value, arguments.operator)
         deadline = time.monotonic() + arguments.wait
         while time.monotonic() < deadline:
