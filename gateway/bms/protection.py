@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gateway.bms.inputs import BoolArray, FloatArray
+from gateway.bms.inputs import BoolArray, FloatArray, IntArray
 from gateway.bms.protection_rules import ProtectionRule, ProtectionRules
 from gateway.bms.quantities import Quantities
 from gateway.domain.alarms import AlarmCode, Severity
@@ -54,25 +54,17 @@ class OperatorRequests:
         return cls(np.zeros(packs, dtype=bool), np.zeros(packs, dtype=bool))
 
 
-def _guard_holds(rules: ProtectionRules, quantities: Quantities) -> BoolArray | None:
-    if len(rules.guard_rows) == 0:
-        return None
-    values = quantities.values[rules.guard_quantity_rows] * rules.guard_sign
-    holds = np.ones_like(rules.threshold, dtype=bool)
-    holds[rules.guard_rows] = np.isfinite(values) & (values > rules.guard_threshold)
-    return holds
-
-
 def protection_step(state: ProtectionState, rules: ProtectionRules, quantities: Quantities, dt_s: float,
                     requests: OperatorRequests | None = None) -> ProtectionState:
     values = quantities.values[rules.quantity_rows] * rules.sign
     known = np.isfinite(values)
     condition = known & (values > rules.threshold)
     cleared = known & (values <= rules.clear_threshold)
-    guard = _guard_holds(rules, quantities)
-    if guard is not None:
-        condition &= guard
-        cleared |= ~guard
+    if len(rules.guard_rows):
+        guard_values = quantities.values[rules.guard_quantity_rows] * rules.guard_sign
+        holds = np.isfinite(guard_values) & (guard_values > rules.guard_threshold)
+        condition[rules.guard_rows] &= holds
+        cleared[rules.guard_rows] |= ~holds
     pending = np.where(condition, state.pending_s + dt_s, 0.0)
     raised = condition & (pending >= rules.delay_s)
     active = raised | (state.active & ~cleared)
@@ -105,20 +97,23 @@ def active_alarms(state: ProtectionState, rules: tuple[ProtectionRule, ...], pac
     return alarms
 
 
+def _codes_where(selected: BoolArray, rules: ProtectionRules) -> IntArray:
+    """Per pack, the bitfield (bit = alarm code) of the rules selected (rules x packs)."""
+    result: IntArray = np.bitwise_or.reduce(selected * rules.code_bits, axis=0, initial=0)
+    return result
+
+
 def code_masks(state: ProtectionState, rules: ProtectionRules) -> tuple[FloatArray, FloatArray]:
-    """Per pack: bitfields (bit = alarm code) of the latched trips and of the unacknowledged present rules."""
-    bits = np.array([float(rule.code.bit) for rule in rules])[:, None]
-    latched = np.bitwise_or.reduce((state.latched * bits).astype(np.int64), axis=0, initial=0)
-    unacknowledged = np.bitwise_or.reduce((state.present & ~state.acknowledged) * bits.astype(np.int64), axis=0,
-                                          initial=0)
+    """Per pack: bitfields of the latched trips and of the unacknowledged present rules."""
+    latched = _codes_where(state.latched, rules)
+    unacknowledged = _codes_where(state.present & ~state.acknowledged, rules)
     return latched.astype(np.float64), unacknowledged.astype(np.float64)
 
 
 def severity_masks(state: ProtectionState, rules: ProtectionRules) -> FloatArray:
-    """packs x 3: bitfields (bit = alarm code) of the present warning, alarm and trip rules."""
-    bits = np.array([rule.code.bit for rule in rules], dtype=np.int64)[:, None]
-    present = state.present * bits
-    masks = [np.bitwise_or.reduce(present * (rules.severity == float(level)), axis=0, initial=0)
+    """packs x 3: bitfields of the present warning, alarm and trip rules."""
+    present = state.present
+    masks = [_codes_where(present & (rules.severity == float(level)), rules)
              for level in (Severity.WARNING, Severity.ALARM, Severity.TRIP)]
     return np.stack(masks, axis=1).astype(np.float64)
 

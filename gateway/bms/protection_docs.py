@@ -19,6 +19,7 @@ BEGIN = "<!-- BEGIN GENERATED: protection rules -->"
 END = "<!-- END GENERATED: protection rules -->"
 REFERENCE_CELLS = ("nmc-200ah", "lfp-230ah")
 SERIES_CELLS = 32
+_SIGN = {"above": ">", "below": "<"}
 
 
 def _resolved(cell_id: str, table: ProtectionTableSpec) -> ProtectionRules:
@@ -41,11 +42,9 @@ def _action(action: ActionSpec) -> str:
 
 
 def _condition(rule: RuleSpec) -> str:
-    text = f"{'>' if rule.above is not None else '<'} `{rule.threshold}`"
+    text = f"{_SIGN[rule.direction]} `{rule.threshold}`"
     if rule.guard is not None:
-        guard = rule.guard
-        expression = guard.above if guard.above is not None else guard.below
-        text += f" while `{guard.quantity.value}` {'>' if guard.above is not None else '<'} `{expression}`"
+        text += f" while `{rule.guard.quantity.value}` {_SIGN[rule.guard.direction]} `{rule.guard.threshold}`"
     return text
 
 

@@ -73,6 +73,7 @@ class ProtectionRules(tuple[ProtectionRule, ...]):
     clear_threshold: FloatArray  # rules x packs, times `sign`
     delay_s: FloatArray  # rules x 1, less DELAY_TOLERANCE_S
     severity: FloatArray  # rules x 1
+    code_bits: NDArray[np.int64]  # rules x 1: each rule's alarm-code bit
     stale_rows: NDArray[np.intp]  # the communication-loss rules
     latching: BoolArray  # rules x 1: trips latch
     reset_after_s: FloatArray  # rules x 1: how long the condition must be seen cleared before a reset
@@ -100,6 +101,7 @@ class ProtectionRules(tuple[ProtectionRule, ...]):
         table.clear_threshold = np.stack([rule.clear_threshold for rule in table]) * table.sign
         table.delay_s = column([rule.delay_s for rule in table]) - DELAY_TOLERANCE_S
         table.severity = column([float(rule.severity) for rule in table])
+        table.code_bits = np.array([rule.code.bit for rule in table], dtype=np.int64).reshape(-1, 1)
         table.stale_rows = np.array([i for i, rule in enumerate(table) if rule.code is AlarmCode.COMMUNICATION_LOSS],
                                     dtype=np.intp)
         table.latching = np.array([rule.latching for rule in table], dtype=bool)[:, None]
@@ -161,7 +163,7 @@ def threshold_references(parameters: PackParameters, stale_timeout_s: float, tic
 
 def _clear_threshold(spec: RuleSpec, threshold: FloatArray) -> FloatArray:
     amount = abs(threshold) * float(spec.clear[:-1]) / 100.0 if isinstance(spec.clear, str) else spec.clear
-    result: FloatArray = threshold - amount if spec.above is not None else threshold + amount
+    result: FloatArray = threshold - amount if spec.direction == "above" else threshold + amount
     return result
 
 
@@ -175,17 +177,11 @@ def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_
     rules = []
     for rule in spec.rules:
         threshold = rule.threshold.resolve(references, packs)
-        guard = None
-        if rule.guard is not None:
-            g = rule.guard
-            expression = g.above if g.above is not None else g.below
-            assert expression is not None
-            guard = Guard(g.quantity, "above" if g.above is not None else "below",
-                          expression.resolve(references, packs))
+        guard = None if rule.guard is None else \
+            Guard(rule.guard.quantity, rule.guard.direction, rule.guard.threshold.resolve(references, packs))
         severity = Severity[rule.severity.upper()]
         action = rule.action or getattr(spec.defaults, rule.severity)
-        rules.append(ProtectionRule(rule.alarm_code, severity, rule.quantity,
-                                    "above" if rule.above is not None else "below", threshold,
+        rules.append(ProtectionRule(rule.alarm_code, severity, rule.quantity, rule.direction, threshold,
                                     _clear_threshold(rule, threshold), rule.delay_s, guard,
                                     RuleAction(action.charge, action.discharge, action.open_contactor)))
     return ProtectionRules(rules, spec, references)

@@ -42,39 +42,49 @@ class ActionDefaults(_Spec):
     trip: ActionSpec = ActionSpec(charge=0.0, discharge=0.0, open_contactor=True)
 
 
-class GuardSpec(_Spec):
-    """A second condition that must also hold (no delay, no hysteresis of its own)."""
+def _optional_expression(value: object) -> ThresholdExpression | None:
+    return None if value is None else _expression(value)
+
+
+class _DirectedSpec(_Spec):
+    """A quantity compared `above` or `below` a threshold (exactly one of them)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     quantity: Quantity
     above: ThresholdExpression | None = None
     below: ThresholdExpression | None = None
 
-    _parse = field_validator("above", "below", mode="before")(lambda value: None if value is None
-                                                              else _expression(value))
+    _parse = field_validator("above", "below", mode="before")(_optional_expression)
 
     @model_validator(mode="after")
-    def _one_direction(self) -> GuardSpec:
+    def _one_direction(self) -> _DirectedSpec:
         if (self.above is None) == (self.below is None):
             raise ValueError("give exactly one of `above` or `below`")
         return self
 
+    @property
+    def direction(self) -> Literal["above", "below"]:
+        return "above" if self.above is not None else "below"
 
-class RuleSpec(_Spec):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    @property
+    def threshold(self) -> ThresholdExpression:
+        expression = self.above if self.above is not None else self.below
+        assert expression is not None  # the validator guarantees one
+        return expression
+
+
+class GuardSpec(_DirectedSpec):
+    """A second condition that must also hold (no delay, no hysteresis of its own)."""
+
+
+class RuleSpec(_DirectedSpec):
     code: str
     severity: SeverityName
-    quantity: Quantity
-    above: ThresholdExpression | None = None
-    below: ThresholdExpression | None = None
     clear: float | str = Field(default=0.0, description="hysteresis toward the safe side: an amount, or `N%` "
                                                         "of the threshold")
     delay_s: float = Field(default=0.0, ge=0.0, le=3600.0)
     guard: GuardSpec | None = Field(default=None, alias="while")
     action: ActionSpec | None = None  # None: the severity's default
-
-    _parse = field_validator("above", "below", mode="before")(lambda value: None if value is None
-                                                              else _expression(value))
 
     @field_validator("code")
     @classmethod
@@ -95,21 +105,9 @@ class RuleSpec(_Spec):
             raise ValueError("the hysteresis is an amount toward the safe side: give a positive number")
         return value
 
-    @model_validator(mode="after")
-    def _one_direction(self) -> RuleSpec:
-        if (self.above is None) == (self.below is None):
-            raise ValueError("give exactly one of `above` or `below`")
-        return self
-
     @property
     def alarm_code(self) -> AlarmCode:
         return AlarmCode[self.code.upper()]
-
-    @property
-    def threshold(self) -> ThresholdExpression:
-        expression = self.above if self.above is not None else self.below
-        assert expression is not None  # the validator guarantees one
-        return expression
 
 
 class SensorSpec(_Spec):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -31,7 +32,7 @@ class MeasurementTable:
         self._identity_parts: list[dict[IdentityField, float]] = [{} for _ in range(packs)]
         self._scalars[ScalarField.CONTACTOR_STATE][:] = ContactorState.UNKNOWN
         self._previous_inputs_time = -np.inf
-        self._peak_discharge_a = np.full(packs, np.nan)
+        self._peak_discharge_a = [math.nan] * packs  # plain floats: updated per frame, on the hot path
         self.current_observer: Callable[[int, float], None] | None = None  # sees every current reading at once
 
     def apply(self, pack: int, decoded: DecodedFrame, now: float) -> None:
@@ -46,7 +47,9 @@ class MeasurementTable:
                 self._scalars[field][pack] = item.value
                 self._scalar_times[field][pack] = now
                 if field is ScalarField.PACK_CURRENT_A:
-                    self._peak_discharge_a[pack] = np.fmax(self._peak_discharge_a[pack], -item.value)
+                    peak = self._peak_discharge_a[pack]
+                    if -item.value > peak or math.isnan(peak):
+                        self._peak_discharge_a[pack] = -item.value
                     if self.current_observer is not None:
                         self.current_observer(pack, item.value)
             elif isinstance(field, IdentityField):
@@ -71,8 +74,8 @@ class MeasurementTable:
         voltage_times = self._array_times[ArrayField.CELL_VOLTAGE_V]
         new = voltage_times > self._previous_inputs_time
         self._previous_inputs_time = now
-        peak = self._peak_discharge_a
-        self._peak_discharge_a = np.full_like(peak, np.nan)
+        peak = np.array(self._peak_discharge_a)
+        self._peak_discharge_a = [math.nan] * len(peak)
         return BmsInputs(
             cell_voltage_v=self._arrays[ArrayField.CELL_VOLTAGE_V].copy(),
             temperature_c=self._arrays[ArrayField.TEMPERATURE_C].copy(),

@@ -11,7 +11,7 @@ import numpy as np
 
 from gateway.bms.inputs import BmsInputs
 from gateway.bms.pack_parameters import PackParameters
-from gateway.bms.protection import ProtectionState, active_alarms
+from gateway.bms.protection import ProtectionState
 from gateway.bms.protection_rules import ProtectionRule
 from gateway.bms.quantities import Quantities
 from gateway.bms.step import BmsOutputs, BmsState
@@ -55,8 +55,8 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
     cell = outputs.cells
     for i, layout in enumerate(parameters.layouts):
         online = bool(outputs.fresh[i])
-        alarms = active_alarms(state.protection, rules, i)
-        present = alarm_list(state.protection, rules, outputs.quantities, i) if alarms else ()
+        present = alarm_list(state.protection, rules, outputs.quantities, i) if outputs.severity[i] > 0 else ()
+        alarms = {alarm.code: alarm.severity for alarm in present}
         never_seen = not np.isfinite(inputs.data_age_s[i]) and not np.isfinite(inputs.temperature_age_s[i])
         if never_seen:
             pack_state = PackState.NOT_SEEN

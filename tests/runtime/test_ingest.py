@@ -5,14 +5,18 @@ import math
 import numpy as np
 import pytest
 
+from gateway.bms.protection_rules import build_rules
 from gateway.codec.can_decoder import FrameDecoder
 from gateway.codec.can_encoder import FrameEncoder
 from gateway.codec.protocol import load_protocol
 from gateway.domain.frames import CanFrame
-from gateway.domain.measurement import ArrayField, IdentityField, ScalarField
+from gateway.domain.measurement import ArrayField, CommandField, CommandKind, IdentityField, ScalarField
 from gateway.domain.states import Chemistry
+from gateway.runtime.contactor_requests import ContactorRequester
+from gateway.runtime.fast_trip import FastTrip
 from gateway.runtime.ingest import BusIngest
 from gateway.runtime.measurements import MeasurementTable
+from gateway.runtime.pack_link import PackLink
 from gateway.settings import DEFAULT_MAPPINGS_DIR
 from tests.bms.helpers import parameters
 
@@ -91,3 +95,35 @@ def test_identity_is_assembled_from_its_pages() -> None:
     assert result.chemistry is Chemistry.LFP
     assert result.firmware_version == "1.4.2"
     assert result.nominal_capacity_ah == pytest.approx(230.0)
+
+
+def test_the_largest_discharge_of_any_frame_since_the_last_tick_reaches_the_next_inputs_once() -> None:
+    ingest, table, encoder = make_ingest()
+    for current in (-10.0, -2000.0, -20.0):  # a one-frame burst between two ticks
+        send(ingest, encoder, 5, {(ScalarField.PACK_CURRENT_A, -1): current}, now=1.0)
+    first = table.inputs(1.1)
+    assert first.peak_discharge_current_a is not None
+    assert first.pack_current_a[0] == pytest.approx(-20.0)
+    assert first.peak_discharge_current_a[0] == pytest.approx(2000.0)
+    assert math.isnan(first.peak_discharge_current_a[1])  # no current frame from pack 1
+    second = table.inputs(1.2)
+    assert second.peak_discharge_current_a is not None
+    assert np.isnan(second.peak_discharge_current_a).all()
+
+
+def test_a_short_circuit_frame_requests_opening_from_the_receive_path() -> None:
+    protocol = load_protocol(DEFAULT_MAPPINGS_DIR, "bmsgw-ref-v1")
+    p = parameters(packs=2, cells=24, sensors=8)
+    table = MeasurementTable(p)
+    ingest = BusIngest("b", FrameDecoder([protocol]), {5: 0, 9: 1}, table)
+    encoder = FrameEncoder(protocol)
+    sent: list[tuple[int, bytes]] = []
+    links = [PackLink(0, 5, encoder, lambda arbitration_id, data: sent.append((arbitration_id, data)) is None),
+             PackLink(1, 9, encoder, lambda arbitration_id, data: sent.append((arbitration_id, data)) is None)]
+    table.current_observer = FastTrip(build_rules(p, 1.0, 0.1), ContactorRequester(links, 2)).observe
+    send(ingest, encoder, 9, {(ScalarField.PACK_CURRENT_A, -1): -500.0}, now=1.0)
+    assert sent == []  # within the ratings
+    send(ingest, encoder, 9, {(ScalarField.PACK_CURRENT_A, -1): -1900.0}, now=1.0)  # beyond 3 x 600 A
+    expected = encoder.encode_command(CommandKind.CONTACTOR_OPEN, 9, {CommandField.OPEN_REQUEST: 1.0})
+    assert [arbitration_id for arbitration_id, _ in sent] == [expected.arbitration_id]
+    assert sent[0][1][0] & 1 == 1  # OpenRequest: bit 0 of byte 0 (the counter and CRC differ per frame)
