@@ -31,10 +31,10 @@ class ThermalThresholds:
     @classmethod
     def resolve(cls, rules: ProtectionRules) -> ThermalThresholds:
         if rules.spec is None:
-            nan = np.full(len(rules[0].threshold) if rules else 0, np.nan)
+            nan = np.full(rules.pack_count, np.nan)
             return cls(nan, nan, nan, nan)
         thermal = rules.spec.thermal
-        packs = len(rules[0].threshold)
+        packs = rules.pack_count
 
         def per_pack(expression: ThresholdExpression) -> FloatArray:
             return expression.resolve(rules.references, packs)

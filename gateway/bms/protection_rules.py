@@ -84,6 +84,7 @@ class ProtectionRules(tuple[ProtectionRule, ...]):
     action_factors: FloatArray  # rules x 2: (charge, discharge) limit factors while the rule is present
     opens_contactor: BoolArray  # rules
     spec: ProtectionTableSpec | None
+    pack_count: int
     references: dict[str, FloatArray]
 
     def __new__(cls, rules: Iterable[ProtectionRule], spec: ProtectionTableSpec | None = None,
@@ -111,9 +112,9 @@ class ProtectionRules(tuple[ProtectionRule, ...]):
         table.guard_rows = np.array([i for i, _ in guarded], dtype=np.intp)
         table.guard_quantity_rows = np.array([QUANTITY_ROWS[g.quantity] for _, g in guarded], dtype=np.intp)
         table.guard_sign = column([1.0 if g.direction == "above" else -1.0 for _, g in guarded]).reshape(-1, 1)
-        packs = len(table[0].threshold) if table else 0
+        table.pack_count = len(table[0].threshold) if table else 0
         table.guard_threshold = (np.stack([g.threshold for _, g in guarded]) if guarded
-                                 else np.zeros((0, packs))) * table.guard_sign
+                                 else np.zeros((0, table.pack_count))) * table.guard_sign
         table.action_factors = np.array([[r.action.charge_factor, r.action.discharge_factor] for r in table],
                                         dtype=np.float64).reshape(-1, 2)
         table.opens_contactor = np.array([r.action.open_contactor for r in table], dtype=bool)

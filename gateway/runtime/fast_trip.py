@@ -22,8 +22,7 @@ log = logging.getLogger(__name__)
 class FastTrip:
     def __init__(self, rules: ProtectionRules, requester: ContactorRequester) -> None:
         index = rules.index_of(AlarmCode.SHORT_CIRCUIT, Severity.TRIP)
-        packs = len(rules[0].threshold) if rules else 0
-        self._threshold_a = rules[index].threshold.copy() if index is not None else np.full(packs, np.inf)
+        self._threshold_a = rules[index].threshold.copy() if index is not None else np.full(rules.pack_count, np.inf)
         self._requester = requester
         self.fired = 0
 
