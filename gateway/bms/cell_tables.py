@@ -76,20 +76,40 @@ class CellTables:
         The OCV is interpolated linearly in SoC (its slope is the filter's gain); the other
         parameters vary slowly and are read at the nearest grid point (half a step: 0.25 % SoC).
         """
-        position = np.fmin(np.fmax(soc, 0.0), 1.0) / SOC_STEP  # fmax/fmin also turn NaN into the bound
-        low = np.minimum(position.astype(np.intp), SOC_POINTS - 2)
-        fraction = position - low
-        row = np.fmin(np.fmax(np.rint(temperature_c - TEMPERATURE_GRID_C[0]), 0.0),
-                      len(TEMPERATURE_GRID_C) - 1).astype(np.intp)
-        flat = model_index * self._model_stride + row * SOC_POINTS + low
-        ocv_below = np.take(self._ocv, flat)
-        ocv_step = np.take(self._ocv, flat + 1) - ocv_below
+        return self.lookup_on_rows(self.rows(model_index, temperature_c), soc)
+
+    def lookup_on_rows(self, rows: IntArray, soc: FloatArray) -> CellParameters:
+        """`lookup` on rows from `rows`."""
+        flat, fraction = self._on_row(rows, soc)
+        ocv_v, ocv_slope_v = self._ocv_at(flat, fraction)
         others = np.take(self._others, flat + (fraction >= 0.5), axis=1)
         return CellParameters(
-            ocv_v=ocv_below + fraction * ocv_step,
-            ocv_slope_v=ocv_step / SOC_STEP,
+            ocv_v=ocv_v,
+            ocv_slope_v=ocv_slope_v,
             hysteresis_v=others[0],
             r0_ohm=others[1],
             rc_r_ohm=others[2::2],
             rc_tau_s=others[3::2],
         )
+
+    def rows(self, model_index: IntArray, temperature_c: FloatArray) -> IntArray:
+        """Where each cell's (model, temperature) row starts, for repeated queries at changing SoC."""
+        row = np.fmin(np.fmax(np.rint(temperature_c - TEMPERATURE_GRID_C[0]), 0.0),
+                      len(TEMPERATURE_GRID_C) - 1).astype(np.intp)
+        result: IntArray = model_index * self._model_stride + row * SOC_POINTS
+        return result
+
+    def ocv_on_rows(self, rows: IntArray, soc: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The OCV and its slope dOCV/dSoC as `lookup` gives them, on rows from `rows`."""
+        return self._ocv_at(*self._on_row(rows, soc))
+
+    def _ocv_at(self, flat: IntArray, fraction: FloatArray) -> tuple[FloatArray, FloatArray]:
+        ocv_below = np.take(self._ocv, flat)
+        ocv_step = np.take(self._ocv, flat + 1) - ocv_below
+        return ocv_below + fraction * ocv_step, ocv_step / SOC_STEP
+
+    @staticmethod
+    def _on_row(rows: IntArray, soc: FloatArray) -> tuple[IntArray, FloatArray]:
+        position = np.fmin(np.fmax(soc, 0.0), 1.0) / SOC_STEP  # fmax/fmin also turn NaN into the bound
+        low = np.minimum(position.astype(np.intp), SOC_POINTS - 2)
+        return rows + low, position - low

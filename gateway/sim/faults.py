@@ -6,11 +6,21 @@ Physical faults (applied here, before every physics step):
              of the other cells (time constant about one minute)
   warming    the pack's cooling fails and heat leaks in: every cell climbs about magnitude * 6 degC
              per minute (capped at 120 degC)
+  contact_resistance
+             a resistance in series with the cell (a loosening contact) that rises linearly from 0 at
+             start_s to magnitude x the cell's own R0 at the end of duration_s (the fault, and the
+             resistance, end then: give the run's length); without duration_s, the full value from start_s
+  leak       a current of magnitude x C/1000 flows inside the cell (self-discharge, a soft internal
+             short): its SoC falls, the pack current is unchanged, and the leak's power heats the cell
+  unstable_current
+             the pack current swings: magnitude x 0.25 C is added to the load's request, with the sign
+             alternating every second (a square wave of period 2 s)
 Frame faults (silent, garbage_frames, bad_crc, bad_counter) are applied where frames are sent.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -24,6 +34,9 @@ WEAK_CELL_CAPACITY_LOSS = 0.2  # per unit magnitude
 WARMING_RATE_C_PER_S = 6.0 / 60.0  # per unit magnitude
 WARMING_CEILING_C = 120.0
 MIN_CAPACITY_FACTOR = 0.05
+LEAK_C_RATE = 1e-3  # per unit magnitude
+UNSTABLE_AMPLITUDE_C_RATE = 0.25  # per unit magnitude
+UNSTABLE_HALF_PERIOD_S = 1.0
 
 
 def is_active(fault: SimulatedFault, time_s: float) -> bool:
@@ -50,6 +63,14 @@ def apply_physical_faults(model: PackModel, schedule: FaultSchedule, time_s: flo
     """Reset the model's fault hooks, then set them for the faults active at `time_s`."""
     model.capacity_factor = np.ones(model.series_cells)
     model.cooling_factor = 1.0
+    model.extra_resistance_ohm = np.zeros(model.series_cells)
+    model.leak_a = np.zeros(model.series_cells)
+    for fault in schedule.active("contact_resistance", time_s):
+        index = fault.cell - 1
+        progress = 1.0 if fault.duration_s is None else min((time_s - fault.start_s) / fault.duration_s, 1.0)
+        model.extra_resistance_ohm[index] += fault.magnitude * progress * model.r0_ohm[index]
+    for fault in schedule.active("leak", time_s):
+        model.leak_a[fault.cell - 1] += fault.magnitude * LEAK_C_RATE * model.cell.nominal_capacity_ah
     extra = np.zeros(model.series_cells)
     for fault in schedule.active("weak_cell", time_s):
         factor = max(1.0 - WEAK_CELL_CAPACITY_LOSS * fault.magnitude, MIN_CAPACITY_FACTOR)
@@ -70,3 +91,13 @@ def apply_physical_faults(model: PackModel, schedule: FaultSchedule, time_s: flo
         drive = model.heat_capacity_j_per_k / HOT_CELL_TIME_CONSTANT_S
         extra[index] += max(0.0, conductance * rise + drive * (reference + rise - temperatures[index]))
     model.extra_heat_w = extra
+
+
+def requested_current_a(schedule: FaultSchedule, time_s: float, load_a: float, nominal_capacity_ah: float) -> float:
+    """The current the load asks for at `time_s`, with the swing of any active unstable_current fault."""
+    swinging = schedule.active("unstable_current", time_s)
+    if not swinging:
+        return load_a
+    sign = 1.0 if math.floor(time_s / UNSTABLE_HALF_PERIOD_S) % 2 == 0 else -1.0
+    amplitude = sum(f.magnitude for f in swinging) * UNSTABLE_AMPLITUDE_C_RATE * nominal_capacity_ah
+    return load_a + sign * amplitude

@@ -42,8 +42,12 @@ def sensor_positions(series_cells: int, sensors: int) -> IntArray:
 
 
 class PackModel:
-    """State and physics of one pack. Fault hooks (`capacity_factor`, `extra_heat_w`,
-    `cooling_factor`) are reset by whoever applies faults before each step."""
+    """State and physics of one pack. Fault hooks (`capacity_factor`, `extra_heat_w`, `cooling_factor`,
+    `extra_resistance_ohm`, `leak_a`) are reset by whoever applies faults before each step.
+
+    `extra_resistance_ohm` is in series with the cell's R0 (a contact): it drops voltage and heats the cell.
+    `leak_a` flows inside the cell (self-discharge, a soft internal short): it drains the cell's SoC, not the
+    pack current, and its power (leak x OCV) heats the cell."""
 
     def __init__(self, cell: CellModel, series_cells: int, sensors: int, *, initial_soc: float,
                  ambient_c: float, rng: np.random.Generator) -> None:
@@ -56,6 +60,10 @@ class PackModel:
         self.heat_capacity_j_per_k = HEAT_CAPACITY_J_PER_K * scale
         self.cooling_w_per_k = COOLING_W_PER_K * scale
         (self.r1_ohm, self.tau1_s), *_ = cell.rc_at()
+        # The OCV at the reference temperature, on the table's own SoC grid: interpolating it is the same lookup
+        # as `cell.ocv_v`, several times faster (the physics asks for it several times a step).
+        self._ocv_soc: FloatArray = np.asarray(cell.spec.ocv.soc, dtype=np.float64)
+        self._ocv_curve_v: FloatArray = cell.ocv_v(self._ocv_soc)
         self.base_capacity_ah: FloatArray = cell.nominal_capacity_ah * (
             1.0 + _spread(rng, series_cells, CAPACITY_SIGMA, CAPACITY_LIMIT))
         self.r0_ohm: FloatArray = cell.r0_ohm * (1.0 + _spread(rng, series_cells, R0_SIGMA, R0_LIMIT))
@@ -72,6 +80,14 @@ class PackModel:
         self.capacity_factor: FloatArray = np.ones(series_cells)
         self.extra_heat_w: FloatArray = np.zeros(series_cells)
         self.cooling_factor = 1.0
+        self.extra_resistance_ohm: FloatArray = np.zeros(series_cells)
+        self.leak_a: FloatArray = np.zeros(series_cells)
+
+    @property
+    def series_resistance_ohm(self) -> FloatArray:
+        """R0 plus any contact resistance in series with it."""
+        result: FloatArray = self.r0_ohm + self.extra_resistance_ohm
+        return result
 
     @property
     def capacity_ah(self) -> FloatArray:
@@ -79,11 +95,15 @@ class PackModel:
 
     @property
     def ocv_v(self) -> FloatArray:
-        return self.cell.ocv_v(self.soc)
+        return self._ocv_at(self.soc)
+
+    def _ocv_at(self, soc: FloatArray) -> FloatArray:
+        result: FloatArray = np.interp(soc, self._ocv_soc, self._ocv_curve_v)
+        return result
 
     @property
     def cell_voltage_v(self) -> FloatArray:
-        return self.ocv_v + self.cell_current_a * self.r0_ohm + self.v_rc_v
+        return self.ocv_v + self.cell_current_a * self.series_resistance_ohm + self.v_rc_v
 
     @property
     def pack_voltage_v(self) -> float:
@@ -107,7 +127,7 @@ class PackModel:
             return 0.0, 0.0
         # terminal voltage after dt_s, linear in the cell current i: rest_v + i * (resistance + soc term)
         decay = math.exp(-dt_s / self.tau1_s)
-        resistance = self.r0_ohm + (1.0 - decay) * self.r1_ohm
+        resistance = self.series_resistance_ohm + (1.0 - decay) * self.r1_ohm
         soc_per_a = dt_s / (3600.0 * self.capacity_ah)
         rest_v = self.ocv_v + decay * self.v_rc_v
         limits = self.cell.limits
@@ -126,7 +146,7 @@ class PackModel:
         other = np.clip(self.soc + direction * OCV_SLOPE_SPAN, 0.0, 1.0)
         span = other - self.soc
         safe = np.where(span == 0.0, 1.0, span)
-        return np.where(span == 0.0, 0.0, (self.cell.ocv_v(other) - self.ocv_v) / safe)
+        return np.where(span == 0.0, 0.0, (self._ocv_at(other) - self.ocv_v) / safe)
 
     def step(self, dt_s: float, current_a: float) -> float:
         """Advance `dt_s` with the requested pack current; returns the current actually applied."""
@@ -137,14 +157,14 @@ class PackModel:
         cell_current = applied - self._bleed_a()
         decay = math.exp(-dt_s / self.tau1_s)
         self.v_rc_v = decay * self.v_rc_v + (1.0 - decay) * cell_current * self.r1_ohm
-        self.soc = np.clip(self.soc + cell_current * dt_s / (3600.0 * self.capacity_ah), 0.0, 1.0)
+        self.soc = np.clip(self.soc + (cell_current - self.leak_a) * dt_s / (3600.0 * self.capacity_ah), 0.0, 1.0)
         self._heat(dt_s, cell_current)
         self.current_a = applied
         self.cell_current_a = cell_current
         return applied
 
     def _heat(self, dt_s: float, cell_current: FloatArray) -> None:
-        power = cell_current**2 * self.r0_ohm + self.extra_heat_w
+        power = cell_current**2 * self.series_resistance_ohm + self.leak_a * self.ocv_v + self.extra_heat_w
         if self.r1_ohm > 0.0:
             power = power + self.v_rc_v**2 / self.r1_ohm
         conductance = self.cooling_w_per_k * self.cooling_factor

@@ -17,7 +17,7 @@ from gateway.domain.measurement import ArrayField, CommandField, CommandKind
 from gateway.domain.states import ContactorState
 from gateway.errors import ConfigError, Problem
 from gateway.settings import SimulatedPack, SimulationSettings
-from gateway.sim.faults import FaultSchedule, apply_physical_faults
+from gateway.sim.faults import FaultSchedule, apply_physical_faults, requested_current_a
 from gateway.sim.frame_faults import CounterFreezer, corrupt_crc
 from gateway.sim.garbage import GarbageFrames
 from gateway.sim.load_profile import LoadProfile
@@ -29,6 +29,7 @@ MAX_PHYSICS_STEP_S = 1.0
 GARBAGE_FRAMES_PER_S = 20.0  # per unit magnitude
 MAX_GARBAGE_FRAMES_PER_TICK = 200
 BALANCING_MASK_BITS = 32
+CELL_FAULTS = frozenset({"hot_cell", "weak_cell", "contact_resistance", "leak"})  # faults that name a cell
 
 
 def _round(values: Any, digits: int) -> list[float]:
@@ -90,7 +91,7 @@ class PackSimulator:
                                         f"{count} exceeds the {carried} protocol {pack.protocol} carries",
                                         f"use at most {carried}"))
         for number, fault in enumerate(pack.faults):
-            if fault.kind in {"hot_cell", "weak_cell"} and fault.cell > pack.series_cells:
+            if fault.kind in CELL_FAULTS and fault.cell > pack.series_cells:
                 problems.append(Problem("simulation", f"{key}.faults[{number}].cell",
                                         f"cell {fault.cell} does not exist ({pack.series_cells} cells)",
                                         f"use a cell number from 1 to {pack.series_cells}"))
@@ -106,7 +107,9 @@ class PackSimulator:
         while remaining > 1e-9:
             step = min(remaining, MAX_PHYSICS_STEP_S)
             apply_physical_faults(self.model, self.faults, self.time_s)
-            self.model.step(step, self.load.current_a(self.time_s))
+            request = requested_current_a(self.faults, self.time_s, self.load.current_a(self.time_s),
+                                          self.model.cell.nominal_capacity_ah)
+            self.model.step(step, request)
             self.time_s += step
             remaining -= step
 
