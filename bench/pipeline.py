@@ -103,7 +103,7 @@ def bench_tick(packs: int) -> None:
         x = table.inputs(1.05)
         state, outputs = bms_step(state, x, p, rules, 0.1, safety=safety)
         identities = [table.identity(i) for i in range(packs)]
-        build_snapshot(n, "site", p, x, state, outputs, rules, identities, (), 0.0)
+        build_snapshot(n, "site", p, x, state, outputs, rules, identities, None, (), 0.0)
         tick_times.append(time.perf_counter() - started)
 
     def p99_ms(values: list[float]) -> float:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import can
@@ -15,12 +16,15 @@ from gateway.adapters.command_queue import CommandQueue
 from gateway.adapters.event_log import EventLog
 from gateway.adapters.modbus_server import ModbusOutput
 from gateway.adapters.opcua_server import OpcUaOutput
+from gateway.adapters.pack_registry import load_pack_registry
 from gateway.adapters.prometheus_collector import TickTimings
 from gateway.adapters.prometheus_server import PrometheusOutput
 from gateway.adapters.state_store import StateStore
+from gateway.bms.admission import AdmissionGate
 from gateway.bms.cell_model import CellModel, load_cell_model
 from gateway.bms.pack_parameters import PackLayout, PackParameters
 from gateway.bms.protection_rules import build_rules, load_protection_table
+from gateway.bms.step import SafetySettings
 from gateway.codec.can_decoder import FrameDecoder
 from gateway.codec.can_encoder import FrameEncoder
 from gateway.codec.node_map import load_node_map
@@ -33,7 +37,7 @@ from gateway.runtime.ingest import BusIngest
 from gateway.runtime.measurements import MeasurementTable
 from gateway.runtime.pack_link import PackLink
 from gateway.runtime.service import Service
-from gateway.settings import GatewaySettings, PackSettings
+from gateway.settings import AdmissionSection, GatewaySettings, PackSettings
 from gateway.sim.simulator import run_simulation
 
 log = logging.getLogger(__name__)
@@ -98,12 +102,22 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
         for bus in gateway_buses:
             bus.shutdown()
         raise
+    safety = SafetySettings.of(rules, settings.limits.resolved(), settings.balancing)
     services.append(Engine(settings.engine, settings.site_name, parameters, rules, table, counters, links, hub,
-                           stores, on_tick=timings.observe))
+                           stores, on_tick=timings.observe, safety=safety,
+                           admission=admission_gate(settings.admission, parameters.layouts)))
     services += outputs
     if settings.simulation.enabled:
         services.append(_SimulationService(settings))
     return Gateway(settings, hub, services, gateway_buses, store, stores)
+
+
+def admission_gate(settings: AdmissionSection, layouts: Sequence[PackLayout]) -> AdmissionGate | None:
+    """The admission gate of the site, its registry loaded and checked; None when admission is off."""
+    if not settings.enabled:
+        return None
+    registry = None if settings.registry is None else load_pack_registry(settings.registry)
+    return AdmissionGate.of(layouts, registry, settings.resolved())
 
 
 def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings) -> list[Service]:

@@ -1,4 +1,4 @@
-"""`bms-gateway ack|reset --pack ID --operator NAME`: an operator command to the running gateway, through its
+"""`bms-gateway ack|reset|admit --pack ID --operator NAME`: an operator command to the running gateway, through its
 store (adapters/command_queue.py), waiting for the outcome."""
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from gateway.store_location import add_store_arguments, existing_store
 _HELP = {
     OperatorAction.ACKNOWLEDGE: "acknowledge a pack's present alarms",
     OperatorAction.RESET: "reset a pack's latched trips (refused for a trip whose condition is still present)",
+    OperatorAction.ADMIT: "admit a pack the admission gate refuses (never a blocked pack or one that does not fit "
+                          "its slot)",
 }
-COMMAND_NAMES = {"ack": OperatorAction.ACKNOWLEDGE, "reset": OperatorAction.RESET}
+COMMAND_NAMES = {"ack": OperatorAction.ACKNOWLEDGE, "reset": OperatorAction.RESET, "admit": OperatorAction.ADMIT}
 
 
 def add_operator_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -11,7 +11,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -19,6 +19,10 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from gateway.bms.admission_settings import DEFAULT_ADMISSION, AdmissionSettings
+from gateway.bms.balancing_settings import DEFAULT_BALANCING, BalancingSettings
+from gateway.bms.limits_settings import DEFAULT_LIMITS, LimitsSettings
 
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 
@@ -82,6 +86,42 @@ class ProtectionSettings(_Section):
                        description="mappings/protection/<name>.yaml, or a path to a .yaml protection table")
 
 
+class LimitsSection(_Section):
+    """The current-limit pipeline (docs/limits.md); per-model temperature tables are set in code only."""
+
+    temperature_ramp_c: float = Field(default=DEFAULT_LIMITS.temperature_ramp_c, gt=0.0)
+    voltage_taper_v: float = Field(default=DEFAULT_LIMITS.voltage_taper_v, gt=0.0)
+    charge_soc_taper: tuple[float, float] = DEFAULT_LIMITS.charge_soc_taper
+    discharge_soc_taper: tuple[float, float] = DEFAULT_LIMITS.discharge_soc_taper
+    ramp_up_c_rate_per_s: float = Field(default=DEFAULT_LIMITS.ramp_up_c_rate_per_s, gt=0.0)
+    predicted_cells_per_step: int = Field(default=DEFAULT_LIMITS.predicted_cells_per_step, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LimitsSection:
+        self.resolved()  # the pipeline's own checks (e.g. a taper whose ends coincide)
+        return self
+
+    def resolved(self) -> LimitsSettings:
+        return LimitsSettings(**self.model_dump())
+
+
+class AdmissionSection(_Section):
+    """Pack admission (docs/admission.md): identity against the registry, and the health gate."""
+
+    enabled: bool = Field(default=True, description="false: every pack is admitted (packs that report no identity)")
+    registry: Path | None = Field(default=None, description="known / blocked packs (YAML); absent: every pack "
+                                                            "that fits its slot is known")
+    confirm_s: float = Field(default=DEFAULT_ADMISSION.confirm_s, ge=0.0)
+    min_soh: float = Field(default=DEFAULT_ADMISSION.min_soh, ge=0.0, le=1.0)
+    min_soh_resistance: float | None = Field(default=DEFAULT_ADMISSION.min_soh_resistance, ge=0.0, le=1.0)
+    max_cell_spread_v: float = Field(default=DEFAULT_ADMISSION.max_cell_spread_v, gt=0.0)
+    max_soc_spread: float | None = Field(default=DEFAULT_ADMISSION.max_soc_spread, gt=0.0, le=1.0)
+    capacity_tolerance: float = Field(default=DEFAULT_ADMISSION.capacity_tolerance, ge=0.0, lt=1.0)
+
+    def resolved(self) -> AdmissionSettings:
+        return AdmissionSettings(**self.model_dump(exclude={"enabled", "registry"}))
+
+
 class ModbusSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -109,7 +149,8 @@ class PrometheusSettings(_Section):
 class SimulatedFault(_Section):
     """A fault the built-in simulator injects into one pack."""
 
-    kind: Literal["silent", "hot_cell", "weak_cell", "warming", "garbage_frames", "bad_crc", "bad_counter"]
+    kind: Literal["silent", "hot_cell", "weak_cell", "warming", "garbage_frames", "bad_crc", "bad_counter",
+                  "contact_resistance", "leak", "unstable_current"]
     start_s: float = Field(default=0.0, ge=0.0)
     duration_s: float | None = Field(default=None, gt=0.0)
     cell: int = Field(default=1, ge=1)
@@ -161,6 +202,9 @@ class GatewaySettings(BaseSettings):
     store: StoreSettings = StoreSettings()
     events: EventLogSettings = EventLogSettings()
     protection: ProtectionSettings = ProtectionSettings()
+    limits: LimitsSection = LimitsSection()
+    balancing: BalancingSettings = DEFAULT_BALANCING
+    admission: AdmissionSection = AdmissionSection()
     modbus: ModbusSettings = ModbusSettings()
     opcua: OpcUaSettings = OpcUaSettings()
     prometheus: PrometheusSettings = PrometheusSettings()

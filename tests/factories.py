@@ -9,7 +9,7 @@ from types import MappingProxyType
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.identity import PackIdentity
 from gateway.domain.snapshot import BusStatistics, GatewaySnapshot, PackSnapshot, SiteSnapshot
-from gateway.domain.states import Chemistry, ContactorState, PackState
+from gateway.domain.states import AdmissionStatus, BalancingStatus, Chemistry, ContactorState, PackState
 
 
 def make_pack(index: int = 0, cells: int = 32, sensors: int = 8, *, online: bool = True,
@@ -40,6 +40,14 @@ def make_pack(index: int = 0, cells: int = 32, sensors: int = 8, *, online: bool
         cell_resistance_ohm=tuple(0.000715 + 0.000001 * c for c in range(cells)),
         time_at_temperature_s=(0.0, 0.0, 0.0, 10.0, 3600.0, 7200.0, 60.0, 0.0, 0.0, 0.0),
         time_at_soc_s=(0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0),
+        charge_power_limit_w=200.0 * 3.5 * cells if online else 0.0,
+        discharge_power_limit_w=400.0 * 3.4 * cells if online else 0.0,
+        charge_current_limit_10s_a=300.0 if online else 0.0, discharge_current_limit_10s_a=600.0 if online else 0.0,
+        charge_current_limit_30s_a=200.0 if online else 0.0, discharge_current_limit_30s_a=400.0 if online else 0.0,
+        pack_resistance_ohm=0.032,
+        balancing_status=BalancingStatus.ACTIVE, balancing_cells=2, balancing_mask=0x8000_0005,
+        cell_soc_spread=0.031, balancing_excess_ah=12.34, balancing_remaining_s=86400.0,
+        admission_status=AdmissionStatus.OPERATOR_ADMITTED, admission_reasons=2 | 32,
     )
 
 
@@ -58,6 +66,9 @@ def make_snapshot(packs: int = 4, sequence: int = 1, *, offline: tuple[int, ...]
         charge_voltage_limit_v=4.2 * 32, discharge_voltage_limit_v=2.5 * 32,
         highest_severity=max((p.highest_severity for p in pack_snapshots), default=Severity.NONE),
         alarm_masks=MappingProxyType({s: 0 for s in Severity if s is not Severity.NONE}),
+        charge_power_limit_w=sum(p.charge_power_limit_w for p in online),
+        discharge_power_limit_w=sum(p.discharge_power_limit_w for p in online), packs_eligible=len(online),
+        packs_admitted=len(pack_snapshots),
     )
     buses = (BusStatistics("demo", 1000, 990, MappingProxyType({"bad_crc": 7, "unknown_id": 3}), 0, 12),)
     return GatewaySnapshot(sequence, 1_760_000_000.0 + sequence, "site", pack_snapshots, site, buses, 0.0012)

@@ -27,6 +27,13 @@ _SITE_GAUGES: tuple[tuple[str, str, Callable[[SiteSnapshot], float]], ...] = (
      lambda s: s.charge_voltage_limit_v),
     ("bmsgw_site_discharge_voltage_limit_volts", "Lowest voltage the site allows while discharging.",
      lambda s: s.discharge_voltage_limit_v),
+    ("bmsgw_site_charge_power_limit_watts", "Largest charge power the site allows now.",
+     lambda s: s.charge_power_limit_w),
+    ("bmsgw_site_discharge_power_limit_watts", "Largest discharge power the site allows now.",
+     lambda s: s.discharge_power_limit_w),
+    ("bmsgw_site_packs_eligible", "Packs online, admitted, with the contactor closed (sharing the site current).",
+     lambda s: float(s.packs_eligible)),
+    ("bmsgw_site_packs_admitted", "Packs admitted.", lambda s: float(s.packs_admitted)),
     ("bmsgw_site_alarm_severity", "Highest active alarm severity: 0 none, 1 warning, 2 alarm, 3 trip.",
      lambda s: float(s.highest_severity)),
 )

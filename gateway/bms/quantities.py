@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 import numpy as np
 
 from gateway.bms.inputs import BmsInputs, BoolArray, FloatArray, IntArray
 from gateway.bms.pack_parameters import PackParameters
+from gateway.bms.predictive import PredictiveWarnings
 from gateway.bms.signal_trends import Trends
 from gateway.domain.states import ContactorState
 
@@ -39,6 +42,11 @@ class Quantity(StrEnum):
     INSULATION_FAULT = "insulation_fault"
     CONTACTOR_FAULT = "contactor_fault"
     MODEL_RESIDUAL_MV = "model_residual_mv"
+    # the predictive statistics of the previous step (gateway.bms.predictive), the highest cell or sensor
+    CELL_RESISTANCE_EXCESS = "cell_resistance_excess"  # R0 above the mean of the peers', / model pulse resistance
+    SENSOR_HEATING_EXCESS_C = "sensor_heating_excess_c"  # above the median of the other sensors, filtered
+    CELL_LEAK_C_RATE = "cell_leak_c_rate"  # estimated leak of a cell standing out from its peers, in C
+    CURRENT_REVERSAL_RATIO = "current_reversal_ratio"  # reversal rate of large current steps / the rate that warns
 
 
 QUANTITY_ROWS: dict[Quantity, int] = {quantity: row for row, quantity in enumerate(Quantity)}
@@ -61,6 +69,8 @@ class Quantities:
     values: FloatArray  # quantities x packs, rows in `Quantity` order
     cell_voltage_v: FloatArray  # packs x cells: the screened readings (NaN: absent or implausible)
     temperature_c: FloatArray  # packs x sensors
+    # per cell (or sensor) values of other per-pack maxima, to say which cell a rule concerns
+    per_cell: Mapping[Quantity, FloatArray] = field(default_factory=lambda: MappingProxyType({}))
 
     def __getitem__(self, quantity: Quantity) -> FloatArray:
         row: FloatArray = self.values[QUANTITY_ROWS[quantity]]
@@ -69,12 +79,13 @@ class Quantities:
     def position(self, quantity: Quantity, pack: int) -> int | None:
         """The 1-based cell (or sensor) a per-cell quantity comes from, None for a pack-level quantity."""
         readings = {Quantity.MAX_CELL_VOLTAGE_V: self.cell_voltage_v, Quantity.MIN_CELL_VOLTAGE_V: self.cell_voltage_v,
-                    Quantity.MAX_TEMPERATURE_C: self.temperature_c, Quantity.MIN_TEMPERATURE_C: self.temperature_c}
+                    Quantity.MAX_TEMPERATURE_C: self.temperature_c, Quantity.MIN_TEMPERATURE_C: self.temperature_c,
+                    **self.per_cell}
         row = readings.get(quantity)
         if row is None or not np.isfinite(row[pack]).any():
             return None
-        pick = np.nanargmax if quantity in (Quantity.MAX_CELL_VOLTAGE_V, Quantity.MAX_TEMPERATURE_C) else np.nanargmin
-        return int(pick(row[pack])) + 1
+        lowest = quantity in (Quantity.MIN_CELL_VOLTAGE_V, Quantity.MIN_TEMPERATURE_C)
+        return int((np.nanargmin if lowest else np.nanargmax)(row[pack])) + 1
 
 
 def screened(values: FloatArray, mask: BoolArray, limits: tuple[float, float]) -> tuple[FloatArray, IntArray]:
@@ -118,7 +129,7 @@ def _max(values: FloatArray) -> FloatArray:
 
 
 def compute_quantities(inputs: BmsInputs, parameters: PackParameters, readings: ScreenedReadings, trends: Trends,
-                       model_residual_v: FloatArray, contactor_overdue: BoolArray,
+                       model_residual_v: FloatArray, contactor_overdue: BoolArray, predictive: PredictiveWarnings,
                        sensors: SensorLimits = SensorLimits()) -> Quantities:
     volts, temps = readings.cell_voltage_v, readings.temperature_c
     max_volts, min_volts = extremes(volts)
@@ -136,5 +147,10 @@ def compute_quantities(inputs: BmsInputs, parameters: PackParameters, readings: 
         np.fmax(peak, -current), thermistors, (trends.frozen_voltages * parameters.cell_mask).sum(axis=1),
         (flags & INSULATION_FLAG) != 0, contactor_fault, _max(np.where(parameters.cell_mask, model_residual_v,
                                                                         np.nan)) * 1e3,
+        _max(predictive.resistance_excess), _max(predictive.heating_excess_c), _max(predictive.standing_leak_c_rate),
+        predictive.current_reversal_ratio,
     )
-    return Quantities(np.array(rows, dtype=np.float64), volts, temps)
+    per_cell = {Quantity.CELL_RESISTANCE_EXCESS: predictive.resistance_excess,
+                Quantity.SENSOR_HEATING_EXCESS_C: predictive.heating_excess_c,
+                Quantity.CELL_LEAK_C_RATE: predictive.standing_leak_c_rate}
+    return Quantities(np.array(rows, dtype=np.float64), volts, temps, MappingProxyType(per_cell))

@@ -36,11 +36,11 @@ from gateway.codec.node_spec import (
 )
 from gateway.codec.yaml_source import load_validated_mapping
 from gateway.domain.alarms import Severity
-from gateway.domain.states import Chemistry, ContactorState, PackState
+from gateway.domain.states import AdmissionStatus, BalancingStatus, Chemistry, ContactorState, PackState
 from gateway.errors import MappingError, Problem
 
 ENUMS: dict[str, type[IntEnum]] = {
-    cls.__name__: cls for cls in (PackState, ContactorState, Severity, Chemistry)
+    cls.__name__: cls for cls in (PackState, ContactorState, Severity, Chemistry, BalancingStatus, AdmissionStatus)
 }
 
 _FITS: dict[Kind, tuple[DataType, ...]] = {

@@ -87,6 +87,21 @@ _PACK_ATTRIBUTES: dict[str, str] = {
     "unacknowledged_mask": "",
     "request_flags": "",
     "active_alarm_count": "",
+    "charge_power_limit_w": "W",
+    "discharge_power_limit_w": "W",
+    "charge_current_limit_10s_a": "A",
+    "discharge_current_limit_10s_a": "A",
+    "charge_current_limit_30s_a": "A",
+    "discharge_current_limit_30s_a": "A",
+    "pack_resistance_ohm": "Ohm",
+    "balancing_status": "",
+    "balancing_cells": "",
+    "balancing_mask": "",
+    "cell_soc_spread": "ratio",
+    "balancing_excess_ah": "Ah",
+    "balancing_remaining_s": "s",
+    "admission_status": "",
+    "admission_reasons": "",
 }
 
 _PACK_ARRAYS: dict[str, str] = {
@@ -116,6 +131,10 @@ _SITE_ATTRIBUTES: dict[str, str] = {
     "highest_severity": "",
     "latched_mask": "",
     "unacknowledged_mask": "",
+    "charge_power_limit_w": "W",
+    "discharge_power_limit_w": "W",
+    "packs_eligible": "",
+    "packs_admitted": "",
 }
 
 _ALARM_SEVERITIES: dict[str, tuple[Severity, ...]] = {

@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.identity import PackIdentity
-from gateway.domain.states import ContactorState, PackState
+from gateway.domain.states import AdmissionReason, AdmissionStatus, BalancingStatus, ContactorState, PackState
 
 _NO_ALARMS: Mapping[AlarmCode, Severity] = MappingProxyType({})
 
@@ -79,6 +79,30 @@ class PackSnapshot:
     heating_request: bool = False
     contactor_open_request: bool = False
     active_alarms: tuple[ActiveAlarm, ...] = ()  # highest severity first
+    charge_power_limit_w: float = math.nan  # the current limit at the lowest predicted pack voltage over 30 s
+    discharge_power_limit_w: float = math.nan
+    charge_current_limit_10s_a: float = math.nan  # the model's 10 s / 30 s figures (docs/limits.md)
+    discharge_current_limit_10s_a: float = math.nan
+    charge_current_limit_30s_a: float = math.nan
+    discharge_current_limit_30s_a: float = math.nan
+    pack_resistance_ohm: float = math.nan  # predicted pack voltage change per ampere over 30 s
+    balancing_status: BalancingStatus = BalancingStatus.OFF
+    balancing_cells: int = 0  # cells bleeding now
+    balancing_mask: int = 0  # bit n: cell n + 1 bleeds (cells 1..32)
+    cell_soc_spread: float = math.nan  # highest - lowest cell SoC
+    balancing_excess_ah: float = math.nan  # charge above the lowest cell, summed over the cells
+    balancing_remaining_s: float = math.nan  # bleeding time still needed (inf: a cell beyond 32 needs it)
+    admission_status: AdmissionStatus = AdmissionStatus.ADMITTED
+    admission_reasons: int = 0  # AdmissionReason bits the gate finds now (docs/admission.md)
+
+    @property
+    def admitted(self) -> bool:
+        return self.admission_status in (AdmissionStatus.ADMITTED, AdmissionStatus.OPERATOR_ADMITTED)
+
+    @property
+    def admission_reason_text(self) -> str:
+        """`unknown_pack, soh_low`, or empty."""
+        return ", ".join(str(reason.name).lower() for reason in AdmissionReason if self.admission_reasons & reason)
 
     @property
     def request_flags(self) -> int:
@@ -171,6 +195,10 @@ class SiteSnapshot:
     alarm_masks: Mapping[Severity, int]
     latched_mask: int = 0  # OR over the packs
     unacknowledged_mask: int = 0
+    charge_power_limit_w: float = math.nan
+    discharge_power_limit_w: float = math.nan
+    packs_eligible: int = 0  # online, admitted, with the contactor closed: the packs that carry the site current
+    packs_admitted: int = 0
 
     @property
     def power_w(self) -> float:

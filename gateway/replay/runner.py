@@ -28,7 +28,10 @@ class ReplayResult:
 
 PACK_COLUMNS = ("time_s", "soc", "soc_sigma", "soh", "soh_resistance", "soc_min", "soc_max", "pack_capacity_ah",
                 "current_bias_a", "charge_current_limit_a", "discharge_current_limit_a", "alarm_warning_mask",
-                "alarm_alarm_mask", "alarm_trip_mask", "latched_trip_mask", "request_flags")
+                "alarm_alarm_mask", "alarm_trip_mask", "latched_trip_mask", "request_flags", "charge_power_limit_w",
+                "discharge_power_limit_w", "charge_current_limit_10s_a", "discharge_current_limit_10s_a",
+                "charge_current_limit_30s_a", "discharge_current_limit_30s_a", "balancing_status", "balancing_cells",
+                "cell_soc_spread")
 CELL_COLUMNS = ("soc_cell", "soc_sigma_cell", "capacity_ah", "r0_ohm")
 
 
@@ -47,13 +50,16 @@ def _mean_of_known(values: FloatArray) -> float:
 
 def _write_row(row: FloatArray, outputs: BmsOutputs, masks: FloatArray, reference_resistance_ohm: FloatArray) -> None:
     """The outputs of the replayed pack into `row`, in `_columns` order, after the time."""
-    pack, cells, actions = outputs.pack, outputs.cells, outputs.actions
+    pack, cells, actions, limits, balancing = (outputs.pack, outputs.cells, outputs.actions, outputs.limits,
+                                               outputs.balancing)
     requests = float(actions.cooling[0]) + 2.0 * float(actions.heating[0]) + 4.0 * float(actions.open_contactor[0])
     row[1 : len(PACK_COLUMNS)] = (pack.soc[0], pack.soc_sigma[0], pack.soh_capacity[0], pack.soh_resistance[0],
                                   pack.min_cell_soc[0], pack.max_cell_soc[0], pack.capacity_ah[0],
-                                  _mean_of_known(cells.bias_a[0]), outputs.limits.charge_a[0],
-                                  outputs.limits.discharge_a[0], masks[0, 0], masks[0, 1], masks[0, 2],
-                                  outputs.latched_mask[0], requests)
+                                  _mean_of_known(cells.bias_a[0]), limits.charge_a[0], limits.discharge_a[0],
+                                  masks[0, 0], masks[0, 1], masks[0, 2], outputs.latched_mask[0], requests,
+                                  limits.power_charge_w[0], limits.power_discharge_w[0], limits.charge_10s_a[0],
+                                  limits.discharge_10s_a[0], limits.charge_30s_a[0], limits.discharge_30s_a[0],
+                                  balancing.status[0], balancing.bleeding_cells[0], balancing.spread_soc[0])
     per_cell = row[len(PACK_COLUMNS) :].reshape(len(CELL_COLUMNS), -1)
     per_cell[0] = cells.soc[0]
     per_cell[1] = cells.soc_sigma[0]

@@ -2,13 +2,15 @@
 
 Everything the estimator learns is saved: SoC, its covariance and the shadow variance, the RC and
 hysteresis states, the current bias, the capacity sums and open pair, the resistance sums, and the
-usage counters and histograms. Transient fields (the last residual for the R0 steps) restart.
-Latched trips and their acknowledgement are saved too: a restart never resets a trip.
+usage counters and histograms, and what the predictive warnings learn slowly (the pooled SoC-drift sums, the
+resistance-step sums, each pack's habitual current-reversal rate). Transient fields (the last residual for the R0
+steps, open rest segments, filters) restart. Latched trips and their acknowledgement are saved too: a restart never
+resets a trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
 from typing import Any
 
@@ -23,6 +25,8 @@ from gateway.bms.step import BmsState
 
 _CELL_PARTS = ("ekf", "capacity")
 _RESISTANCE_FIELDS = ("sum_xx", "sum_xy")
+_PREDICTIVE_CELL_FIELDS = (("drift", "pooled_sxx"), ("drift", "pooled_sxy"), ("resistance", "sum_ii"),
+                           ("resistance", "sum_iv"))
 FORMAT_VERSION = 2
 
 
@@ -70,17 +74,24 @@ def _document(state: BmsState, pack: int, cells: int) -> dict[str, Any]:
         document[f"resistance.{name}"] = _cells_of(getattr(state.estimator.resistance, name), pack, cells)
     for f in fields(state.usage):
         document[f"usage.{f.name}"] = np.asarray(getattr(state.usage, f.name))[pack].tolist()
+    predictive = state.predictive
+    for part, name in _PREDICTIVE_CELL_FIELDS:
+        document[f"predictive.{part}.{name}"] = _cells_of(getattr(getattr(predictive, part), name), pack, cells)
+    document["predictive.current.baseline_per_min"] = float(predictive.current.baseline_per_min[pack])
     return document
 
 
-def checkpoints_of(state: BmsState, parameters: PackParameters, rules: ProtectionRules) -> list[PackCheckpoint]:
-    """Every pack whose estimator has started or which has a latched trip."""
+def checkpoints_of(state: BmsState, parameters: PackParameters, rules: ProtectionRules,
+                   admission: Sequence[Mapping[str, Any]] | None = None) -> list[PackCheckpoint]:
+    """Every pack whose estimator has started, which has a latched trip or which was admitted; `admission`: per
+    pack, the admission's document (gateway.runtime.pack_admission), saved alongside."""
+    extra = admission or [{} for _ in parameters.layouts]
     return [
         PackCheckpoint(layout.pack_id, layout.cell_model.cell_id, layout.series_cells,
-                       _document(state, i, layout.series_cells) | _latches(state, rules, i))
+                       _document(state, i, layout.series_cells) | _latches(state, rules, i) | dict(extra[i]))
         for i, layout in enumerate(parameters.layouts)
         if bool(state.estimator.ekf.initialised[i, : layout.series_cells].all())
-        or bool(state.protection.latched[:, i].any())
+        or bool(state.protection.latched[:, i].any()) or bool(extra[i].get("admission.granted"))
     ]
 
 
@@ -104,8 +115,9 @@ def _apply(target: Any, prefix: str, document: Mapping[str, Any], pack: int, cel
 def restore(state: BmsState, parameters: PackParameters, saved: Mapping[str, PackCheckpoint],
             rules: ProtectionRules) -> tuple[BmsState, list[str]]:
     """Apply matching checkpoints (same cell model, cell count and format); return the restored pack ids."""
-    estimator, usage, protection = state.estimator, state.usage, state.protection
+    estimator, usage, protection, predictive = state.estimator, state.usage, state.protection, state.predictive
     ekf, capacity, resistance = estimator.ekf, estimator.capacity, estimator.resistance
+    drift, steps, current = predictive.drift, predictive.resistance, predictive.current
     restored = []
     for i, layout in enumerate(parameters.layouts):
         checkpoint = saved.get(layout.pack_id)
@@ -117,8 +129,12 @@ def restore(state: BmsState, parameters: PackParameters, saved: Mapping[str, Pac
         capacity = _apply(capacity, "capacity", checkpoint.state, i, cells)
         resistance = _apply(resistance, "resistance", checkpoint.state, i, cells)
         usage = _apply(usage, "usage", checkpoint.state, i, cells)
+        drift = _apply(drift, "predictive.drift", checkpoint.state, i, cells)
+        steps = _apply(steps, "predictive.resistance", checkpoint.state, i, cells)
+        current = _apply(current, "predictive.current", checkpoint.state, i, cells)
         protection = _restore_latches(protection, rules, checkpoint.state, i)
         restored.append(layout.pack_id)
     learned = replace(estimator, ekf=ekf, capacity=capacity, resistance=resistance)
     return replace(state, estimator=with_derived(learned, parameters.estimator, parameters.estimator_settings),
-                   usage=usage, protection=protection), restored
+                   usage=usage, protection=protection,
+                   predictive=replace(predictive, drift=drift, resistance=steps, current=current)), restored

@@ -8,15 +8,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from gateway.adapters.command_queue import CommandQueue
 from gateway.adapters.event_log import EventLog
 from gateway.adapters.state_store import StateStore
+from gateway.bms.admission import AdmissionGate
+from gateway.bms.inputs import BoolArray
 from gateway.bms.pack_parameters import PackParameters
 from gateway.bms.protection_rules import ProtectionRules
-from gateway.bms.step import BmsState, SafetySettings, bms_step
+from gateway.bms.step import BmsOutputs, BmsState, SafetySettings, bms_step
 from gateway.domain.events import BmsEvent, EventKind
 from gateway.domain.measurement import CommandKind
 from gateway.errors import AdapterError
+from gateway.runtime.balancing_commands import BalancingCommander
 from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.checkpoints import checkpoints_of, restore
 from gateway.runtime.contactor_requests import ContactorRequester
@@ -24,8 +29,10 @@ from gateway.runtime.fast_trip import FastTrip
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.measurements import MeasurementTable
 from gateway.runtime.operator_commands import OperatorAction, OperatorCommand, gather, outcomes
+from gateway.runtime.pack_admission import PackAdmission
 from gateway.runtime.pack_link import PackLink
 from gateway.runtime.safety_events import protection_events
+from gateway.runtime.slot_reset import reset_slots
 from gateway.runtime.snapshot_builder import build_snapshot
 from gateway.settings import EngineSettings
 
@@ -34,6 +41,8 @@ log = logging.getLogger(__name__)
 TickObserver = Callable[[float], None]
 COMMAND_POLL_S = 0.5
 EVENT_PRUNE_INTERVAL_S = 3600.0
+# a latch, its reset or acknowledgement, and an admission must survive a kill -9 before the next checkpoint
+_CHECKPOINTED_EVENTS = (EventKind.LATCHED, EventKind.RESET, EventKind.ACKNOWLEDGED, EventKind.ADMITTED)
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,8 @@ class Engine:
     def __init__(self, settings: EngineSettings, site_name: str, parameters: PackParameters,
                  rules: ProtectionRules, table: MeasurementTable, counters: Sequence[BusCounters],
                  links: Sequence[PackLink], hub: SnapshotHub, stores: EngineStores,
-                 on_tick: TickObserver | None = None) -> None:
+                 on_tick: TickObserver | None = None, safety: SafetySettings | None = None,
+                 admission: AdmissionGate | None = None) -> None:
         self.name = "engine"
         self.ready = asyncio.Event()
         self._settings = settings
@@ -64,18 +74,26 @@ class Engine:
         self._on_tick = on_tick
         self._period_s = 1.0 / settings.tick_hz
         self._rules = rules
-        self._safety = SafetySettings.of(rules)
+        self._safety = safety or SafetySettings.of(rules)
         self._pack_ids = tuple(layout.pack_id for layout in parameters.layouts)
         self._contactors = ContactorRequester(links, parameters.pack_count)
+        self._balancing = BalancingCommander(links, parameters.pack_count)
         self.fast_trip = FastTrip(rules, self._contactors)
         table.current_observer = self.fast_trip.observe
-        self.state = BmsState.empty(parameters, self._rules)
+        self._empty = BmsState.empty(parameters, self._rules)
+        self.state = self._empty
+        self.admission = PackAdmission(admission, parameters.pack_count)
+        self._previous: BmsOutputs | None = None
         store = stores.state
         if store is not None:
-            self.state, restored = restore(self.state, parameters, store.load(), rules)
+            saved = store.load()
+            self.state, restored = restore(self.state, parameters, saved, rules)
+            self.admission.restore({i: saved[pack_id].state for i, pack_id in enumerate(self._pack_ids)
+                                    if pack_id in saved})
             if restored:
                 log.info("restored estimator state of %s from %s", ", ".join(restored), store.path)
         self._sequence = 0
+        self._was_fresh = np.zeros(parameters.pack_count, dtype=bool)
         self._store_failing = False
         self._event_log_failing = False
         self._pending_commands: list[OperatorCommand] = []
@@ -121,26 +139,36 @@ class Engine:
         commands = gather(self._pending_commands, self._pack_ids)
         self._pending_commands = []
         inputs = self._table.inputs(now)
+        wall = time.time()
+        identities = [self._table.identity(i) for i in range(self._parameters.pack_count)]
+        admission = self.admission.step(identities, self._previous, dt_s, commands.admits, wall)
+        if admission.swapped:
+            log.warning("another pack in slot(s) %s: its estimates start over", ", ".join(
+                self._pack_ids[i] for i in admission.swapped))
+            self.state = reset_slots(self.state, self._empty, admission.swapped)
         before = self.state.protection
         self.state, outputs = bms_step(self.state, inputs, self._parameters, self._rules, dt_s, commands.requests,
-                                       self._safety)
+                                       self._safety, admission.admitted)
+        self._previous = outputs
         self._contactors.update(outputs.actions.open_contactor, now)
-        wall = time.time()
-        events = protection_events(before, self.state.protection, self._rules, outputs.quantities, self._pack_ids,
-                                   wall, commands.operators)
+        self._balancing.update(outputs.balancing.mask, now)
+        self._follow_identities(outputs.fresh)
+        events = admission.events + protection_events(before, self.state.protection, self._rules, outputs.quantities,
+                                                      self._pack_ids, wall, commands.operators)
         if commands.commands:
-            results, command_events = outcomes(commands, self.state.protection, self._rules, wall)
+            results, command_events = outcomes(commands, self.state.protection, self._rules, wall,
+                                               admission.outcomes)
             events += command_events
             self._report_outcomes(results)
         if events:
             self._log_events(events)
-            if any(e.kind in (EventKind.LATCHED, EventKind.RESET, EventKind.ACKNOWLEDGED) for e in events):
+            if any(e.kind in _CHECKPOINTED_EVENTS for e in events):
                 self.checkpoint()  # a latch must survive a kill -9 that comes before the next checkpoint
-        identities = [self._table.identity(i) for i in range(self._parameters.pack_count)]
         self._sequence += 1
         duration = time.perf_counter() - started
         snapshot = build_snapshot(self._sequence, self._site_name, self._parameters, inputs, self.state,
                                   outputs, self._rules, identities,
+                                  self.admission.state if self.admission.enabled else None,
                                   tuple(c.statistics() for c in self._counters), duration)
         await self._hub.publish(snapshot)
         if self._on_tick is not None:
@@ -208,6 +236,18 @@ class Engine:
         if removed:
             log.info("event log: pruned %d events beyond the retention", removed)
 
+    def _follow_identities(self, fresh: BoolArray) -> None:
+        """A pack that stops talking may come back as another pack (a swap): its identity is asked for again
+        when it talks again, and until it answers it is not admitted."""
+        lost = self._was_fresh & ~fresh
+        back = fresh & ~self._was_fresh
+        self._was_fresh = fresh
+        for pack in np.nonzero(lost)[0].tolist():
+            self._table.forget_identity(pack)
+        for link in self._links:
+            if back[link.pack_index] and self._table.identity(link.pack_index) is None:
+                link.command(CommandKind.IDENTITY_REQUEST)
+
     def _request_missing_identities(self) -> None:
         for link in self._links:
             if self._table.identity(link.pack_index) is None:
@@ -217,7 +257,7 @@ class Engine:
         if self._store is None:
             return
         try:
-            self._store.save(checkpoints_of(self.state, self._parameters, self._rules))
+            self._store.save(checkpoints_of(self.state, self._parameters, self._rules, self.admission.documents()))
         except AdapterError as error:
             if not self._store_failing:
                 log.error("%s; estimator state is kept in memory and retried", error)

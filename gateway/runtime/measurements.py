@@ -89,6 +89,10 @@ class MeasurementTable:
             peak_discharge_current_a=peak,
         )
 
+    def forget_identity(self, pack: int) -> None:
+        """Until the pack answers the next identity request, its identity is unknown."""
+        self._identity_parts[pack] = {}
+
     def identity(self, pack: int) -> PackIdentity | None:
         parts = self._identity_parts[pack]
         if len(parts) < len(IdentityField):

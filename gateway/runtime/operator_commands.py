@@ -5,7 +5,7 @@ A reset clears only the latched trips whose condition has cleared; the outcome s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -19,6 +19,7 @@ from gateway.domain.events import BmsEvent, EventKind
 class OperatorAction(StrEnum):
     ACKNOWLEDGE = "acknowledge"
     RESET = "reset"
+    ADMIT = "admit"
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class OperatorCommand:
 @dataclass(frozen=True)
 class TickCommands:
     requests: OperatorRequests
-    operators: dict[int, str]  # pack index -> who asked
+    operators: dict[int, str]  # pack index -> who asked (acknowledge, reset)
+    admits: dict[int, str]  # pack index -> who asks to admit the pack
     commands: tuple[tuple[OperatorCommand, int | None], ...]  # each with its pack index (None: unknown pack)
 
 
@@ -41,25 +43,32 @@ def gather(commands: Sequence[OperatorCommand], pack_ids: tuple[str, ...]) -> Ti
     acknowledge = np.zeros(packs, dtype=bool)
     reset = np.zeros(packs, dtype=bool)
     operators: dict[int, str] = {}
+    admits: dict[int, str] = {}
     indexed = []
     for command in commands:
         pack = pack_ids.index(command.pack_id) if command.pack_id in pack_ids else None
         indexed.append((command, pack))
         if pack is None:
             continue
+        if command.action is OperatorAction.ADMIT:
+            admits[pack] = command.operator
+            continue
         (reset if command.action is OperatorAction.RESET else acknowledge)[pack] = True
         operators[pack] = command.operator
-    return TickCommands(OperatorRequests(acknowledge, reset), operators, tuple(indexed))
+    return TickCommands(OperatorRequests(acknowledge, reset), operators, admits, tuple(indexed))
 
 
 def outcomes(tick: TickCommands, after: ProtectionState, rules: ProtectionRules, now: float,
-             ) -> tuple[list[tuple[OperatorCommand, str]], list[BmsEvent]]:
-    """Each command's outcome text, and a COMMAND event for each (refusals included)."""
+             admitted: Mapping[int, str] | None = None) -> tuple[list[tuple[OperatorCommand, str]], list[BmsEvent]]:
+    """Each command's outcome text, and a COMMAND event for each (refusals included); `admitted`: the outcome of
+    each pack's admit request (from the admission gate)."""
     results = []
     events = []
     for command, pack in tick.commands:
         if pack is None:
             outcome = f"refused: no pack {command.pack_id!r} in this gateway"
+        elif command.action is OperatorAction.ADMIT:
+            outcome = (admitted or {}).get(pack, "refused: admission did not run")
         elif command.action is OperatorAction.RESET:
             still = sorted({rules[int(i)].code.label for i in np.nonzero(after.latched[:, pack])[0]})
             outcome = "done" if not still else f"refused for {', '.join(still)}: condition still present"

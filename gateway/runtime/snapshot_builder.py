@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from gateway.bms.admission import AdmissionState
 from gateway.bms.inputs import BmsInputs
 from gateway.bms.pack_parameters import PackParameters
 from gateway.bms.protection import ProtectionState
@@ -18,7 +19,8 @@ from gateway.bms.step import BmsOutputs, BmsState
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.identity import PackIdentity
 from gateway.domain.snapshot import ActiveAlarm, BusStatistics, GatewaySnapshot, PackSnapshot
-from gateway.domain.states import ContactorState, PackState
+from gateway.domain.states import AdmissionStatus, BalancingStatus, ContactorState, PackState
+from gateway.runtime.balancing_commands import mask_bits
 from gateway.runtime.site_aggregate import aggregate_site
 
 _STATE_OF_SEVERITY = {Severity.NONE: PackState.NORMAL, Severity.WARNING: PackState.WARNING,
@@ -48,11 +50,19 @@ def _row(values: np.ndarray, count: int) -> tuple[float, ...]:
 
 def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, inputs: BmsInputs,
                    state: BmsState, outputs: BmsOutputs, rules: tuple[ProtectionRule, ...],
-                   identities: Sequence[PackIdentity | None], buses: tuple[BusStatistics, ...],
-                   tick_duration_s: float) -> GatewaySnapshot:
+                   identities: Sequence[PackIdentity | None], admission: AdmissionState | None,
+                   buses: tuple[BusStatistics, ...], tick_duration_s: float) -> GatewaySnapshot:
+    """`admission` None: admission is off (every pack admitted)."""
     packs = []
     usage = state.usage
     cell = outputs.cells
+    limits, balancing = outputs.limits, outputs.balancing
+    balancing_bits = mask_bits(balancing.mask)
+    if admission is None:
+        admission_status = np.full(parameters.pack_count, int(AdmissionStatus.ADMITTED))
+        admission_reasons = np.zeros(parameters.pack_count, dtype=np.int64)
+    else:
+        admission_status, admission_reasons = admission.status, admission.reasons
     for i, layout in enumerate(parameters.layouts):
         online = bool(outputs.fresh[i])
         present = alarm_list(state.protection, rules, outputs.quantities, i) if outputs.severity[i] > 0 else ()
@@ -86,10 +96,10 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
             soc=float(outputs.soc[i]),
             soh=float(outputs.soh[i]),
             capacity_ah=capacity,
-            charge_current_limit_a=float(outputs.limits.charge_a[i]),
-            discharge_current_limit_a=float(outputs.limits.discharge_a[i]),
-            charge_voltage_limit_v=float(outputs.limits.charge_voltage_v[i]),
-            discharge_voltage_limit_v=float(outputs.limits.discharge_voltage_v[i]),
+            charge_current_limit_a=float(limits.charge_a[i]),
+            discharge_current_limit_a=float(limits.discharge_a[i]),
+            charge_voltage_limit_v=float(limits.charge_voltage_v[i]),
+            discharge_voltage_limit_v=float(limits.discharge_voltage_v[i]),
             contactor_state=contactor if online else ContactorState.UNKNOWN,
             pack_fault_flags=int(inputs.pack_fault_flags[i]),
             ah_charged=float(usage.ah_charged[i]),
@@ -115,6 +125,21 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
             heating_request=bool(outputs.actions.heating[i]),
             contactor_open_request=bool(outputs.actions.open_contactor[i]),
             active_alarms=present,
+            charge_power_limit_w=float(limits.power_charge_w[i]),
+            discharge_power_limit_w=float(limits.power_discharge_w[i]),
+            charge_current_limit_10s_a=float(limits.charge_10s_a[i]),
+            discharge_current_limit_10s_a=float(limits.discharge_10s_a[i]),
+            charge_current_limit_30s_a=float(limits.charge_30s_a[i]),
+            discharge_current_limit_30s_a=float(limits.discharge_30s_a[i]),
+            pack_resistance_ohm=float(limits.pack_resistance_ohm[i]),
+            balancing_status=BalancingStatus(int(balancing.status[i])),
+            balancing_cells=int(balancing.bleeding_cells[i]),
+            balancing_mask=int(balancing_bits[i]),
+            cell_soc_spread=float(balancing.spread_soc[i]),
+            balancing_excess_ah=float(balancing.excess_ah[i]),
+            balancing_remaining_s=float(balancing.remaining_s[i]),
+            admission_status=AdmissionStatus(int(admission_status[i])),
+            admission_reasons=int(admission_reasons[i]),
         ))
     return GatewaySnapshot(sequence, time.time(), site_name, tuple(packs), aggregate_site(packs), buses,
                            tick_duration_s)

@@ -84,7 +84,7 @@ async def test_mbpoll_decodes_32_bit_values_high_word_first(modbus_server: Runni
 
 async def test_mbpoll_sees_the_exceptions(modbus_server: RunningModbus, mbpoll: str) -> None:
     port = modbus_server.port
-    code, _, err = await run_mbpoll(mbpoll, port, MODBUS_SITE_UNIT, "-t", "3", "-r", "36", "-c", "1")
+    code, _, err = await run_mbpoll(mbpoll, port, MODBUS_SITE_UNIT, "-t", "3", "-r", "42", "-c", "1")
     assert code != 0
     assert "Illegal data address" in err
     code, _, err = await run_mbpoll(mbpoll, port, MODBUS_SITE_UNIT, "-t", "4", "-r", "0", write=("--", "5"))

@@ -148,6 +148,16 @@ def expected_pack(pack: PackSnapshot, snapshot: GatewaySnapshot, map_version: in
         "active_alarm_code": _padded([float(a.code) for a in pack.active_alarms]),
         "active_alarm_status": _padded([float(a.status_word) for a in pack.active_alarms]),
         "active_alarm_cell": _padded([float(a.cell or 0) for a in pack.active_alarms]),
+        "charge_power_limit": pack.charge_power_limit_w, "discharge_power_limit": pack.discharge_power_limit_w,
+        "charge_current_limit_10s": pack.charge_current_limit_10s_a,
+        "discharge_current_limit_10s": pack.discharge_current_limit_10s_a,
+        "charge_current_limit_30s": pack.charge_current_limit_30s_a,
+        "discharge_current_limit_30s": pack.discharge_current_limit_30s_a,
+        "pack_resistance": pack.pack_resistance_ohm,
+        "balancing_status": int(pack.balancing_status), "balancing_cells": pack.balancing_cells,
+        "balancing_mask": pack.balancing_mask, "cell_soc_spread": pack.cell_soc_spread * 100,
+        "balancing_excess": pack.balancing_excess_ah, "balancing_remaining": pack.balancing_remaining_s,
+        "admission_status": int(pack.admission_status), "admission_reasons": pack.admission_reasons,
     }
 
 
@@ -173,6 +183,8 @@ def expected_site(site: SiteSnapshot, snapshot: GatewaySnapshot, map_version: in
         | masks[Severity.ALARM] | masks[Severity.TRIP],
         "snapshot_time": math.floor(snapshot.wall_time),
         "latched_trip_mask": site.latched_mask, "unacknowledged_mask": site.unacknowledged_mask,
+        "charge_power_limit": site.charge_power_limit_w, "discharge_power_limit": site.discharge_power_limit_w,
+        "packs_eligible": site.packs_eligible, "packs_admitted": site.packs_admitted,
     }
 
 
@@ -284,9 +296,9 @@ async def test_a_newer_snapshot_replaces_the_image(modbus_server: RunningModbus,
 
 
 @pytest.mark.parametrize(("unit_id", "address", "count"), [
-    (2, 285, 10),  # runs past the last pack register (289)
-    (2, 290, 1),
-    (MODBUS_SITE_UNIT, 35, 2),
+    (2, 305, 10),  # runs past the last pack register (311)
+    (2, 312, 1),
+    (MODBUS_SITE_UNIT, 41, 2),
     (MODBUS_SITE_UNIT, 1000, 1),
 ])
 async def test_reads_outside_the_map_are_illegal_addresses(

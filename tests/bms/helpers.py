@@ -5,6 +5,7 @@ import numpy as np
 from gateway.bms.cell_model import load_cell_model
 from gateway.bms.inputs import BmsInputs
 from gateway.bms.pack_parameters import PackLayout, PackParameters
+from gateway.bms.predictive import PredictiveWarnings
 from gateway.bms.protection_rules import ProtectionRules, build_rules
 from gateway.bms.quantities import Quantities, compute_quantities, screen
 from gateway.bms.signal_trends import TrendSettings, TrendState, trends_step
@@ -49,4 +50,5 @@ def quantities_of(x: BmsInputs, p: PackParameters) -> Quantities:
     readings = screen(x, p)
     _, trends = trends_step(TrendState.empty(p.cell_mask.shape, p.sensor_mask.shape), readings.temperature_c,
                             readings.cell_voltage_v, x.pack_current_a, p.capacity_ah, TICK_S, TrendSettings())
-    return compute_quantities(x, p, readings, trends, np.zeros(p.cell_mask.shape), np.zeros(p.pack_count, dtype=bool))
+    return compute_quantities(x, p, readings, trends, np.zeros(p.cell_mask.shape), np.zeros(p.pack_count, dtype=bool),
+                              PredictiveWarnings.empty(p.cell_mask.shape, p.sensor_mask.shape[1]))

@@ -108,8 +108,11 @@ def test_temperature_outside_the_charge_window_stops_charging_only_then_the_oper
 def test_cell_voltage_taper_and_overvoltage() -> None:
     p = parameters(packs=1)
     r = rules(p)
-    _, out = run(empty_state(p, r), p, r, inputs(p, cell_v=4.15), 0.1)
-    assert out.limits.charge_a[0] == pytest.approx(200.0 * 0.5, rel=0.01)  # halfway through the taper
+    _, out = run(empty_state(p, r), p, r, inputs(p, cell_v=4.15), 30.0)
+    # halfway through the voltage taper, and the SoC taper and the model's 50 mV of headroom cut it further
+    assert 0.0 < out.limits.charge_a[0] <= 200.0 * 0.5
+    assert out.limits.charge_a[0] <= out.limits.charge_30s_a[0]
+    assert out.limits.discharge_a[0] == pytest.approx(400.0)
     state, out = run(empty_state(p, r), p, r, inputs(p, cell_v=4.26), 1.1)
     assert active_alarms(state.protection, r, 0)[AlarmCode.CELL_OVERVOLTAGE] is Severity.ALARM
     assert out.limits.charge_a[0] == 0.0
@@ -163,3 +166,25 @@ def test_temperatures_have_their_own_longer_timeout() -> None:
     assert not out.fresh[0]
     assert out.limits.charge_a[0] == 0.0
     assert active_alarms(state.protection, r, 0) == {AlarmCode.COMMUNICATION_LOSS: Severity.ALARM}
+
+
+def test_a_locally_hot_sensor_raises_the_local_heating_warning_through_the_rule_table() -> None:
+    p = parameters(packs=2)
+    r = rules(p)
+    x = inputs(p, temp_c=25.0)
+    x.temperature_c[1, 5] = 32.0  # 7 degC above its neighbours (the spread warning starts at 8)
+    state = empty_state(p, r)
+    state, _ = run(state, p, r, x, 60.0)
+    assert AlarmCode.LOCAL_HEATING not in active_alarms(state.protection, r, 1)  # the rule's 60 s delay
+    state, out = run(state, p, r, x, 20.0)
+    assert active_alarms(state.protection, r, 1) == {AlarmCode.LOCAL_HEATING: Severity.WARNING}
+    assert active_alarms(state.protection, r, 0) == {}
+    assert out.quantities.position(Quantity.SENSOR_HEATING_EXCESS_C, 1) == 6
+    assert out.quantities[Quantity.SENSOR_HEATING_EXCESS_C][1] == pytest.approx(7.0, abs=0.5)
+    cooled = inputs(p, temp_c=25.0)
+    cooled.temperature_c[1, 5] = 29.5  # below the 5 degC threshold, not yet below its 4 degC clear point
+    state, _ = run(state, p, r, cooled, 300.0)
+    assert AlarmCode.LOCAL_HEATING in active_alarms(state.protection, r, 1)
+    cooled.temperature_c[1, 5] = 28.0
+    state, _ = run(state, p, r, cooled, 300.0)
+    assert active_alarms(state.protection, r, 1) == {}

@@ -7,12 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gateway.bms.predictive_settings import PredictiveSettings
 from gateway.bms.protection_docs import render_markdown, update_document
 from gateway.bms.protection_rules import load_protection_table
 from gateway.bms.threshold_expression import parse_threshold
 from gateway.domain.alarms import AlarmCode
 from gateway.errors import MappingError
 from gateway.settings import DEFAULT_MAPPINGS_DIR
+from tests.bms.helpers import parameters
+from tests.bms.helpers import rules as build_default_rules
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protection.md"
 MINIMAL = """version: 1
@@ -58,12 +61,27 @@ def test_an_unknown_code_and_a_rule_without_direction_are_rejected(tmp_path: Pat
     assert "give exactly one of `above` or `below`" in text
 
 
-def test_the_default_table_uses_every_code_except_the_predictive_ones() -> None:
+def test_the_default_table_uses_every_code() -> None:
     table = load_protection_table(DEFAULT_MAPPINGS_DIR)
-    used = {rule.alarm_code for rule in table.rules}
-    predictive = {AlarmCode.RESISTANCE_RISE, AlarmCode.LOCAL_HEATING, AlarmCode.SOC_DRIFT,
-                  AlarmCode.CURRENT_INSTABILITY}
-    assert set(AlarmCode) - used == predictive
+    assert {rule.alarm_code for rule in table.rules} == set(AlarmCode)
+
+
+def test_the_default_predictive_rules_are_the_thresholds_the_benchmark_measured() -> None:
+    """bench/predictive.py measures the predictive statistics against PredictiveSettings' thresholds and holds."""
+    rules = {rule.code: rule for rule in build_default_rules(parameters(packs=1))}
+    s = PredictiveSettings()
+    expected = {
+        AlarmCode.RESISTANCE_RISE: (s.resistance.excess, s.resistance.clear, s.resistance.hold_s),
+        AlarmCode.LOCAL_HEATING: (s.heating.excess_c, s.heating.clear_c, s.heating.hold_s),
+        AlarmCode.SOC_DRIFT: (s.drift.leak_c_rate, s.drift.clear_c_rate, s.drift.hold_s),
+        AlarmCode.CURRENT_INSTABILITY: (1.0, s.current.clear_fraction, s.current.hold_s),
+    }
+    for code, (above, clear_at, delay_s) in expected.items():
+        rule = rules[code]
+        assert rule.direction == "above"
+        assert rule.threshold[0] == pytest.approx(above)
+        assert rule.clear_threshold[0] == pytest.approx(clear_at)
+        assert rule.delay_s == delay_s
 
 
 def test_docs_protection_md_is_current() -> None:

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
 from gateway.bms.cell_model import load_cell_model
+from gateway.bms.inputs import BmsInputs
 from gateway.bms.pack_parameters import PackLayout, PackParameters
+from gateway.bms.predictive import PredictiveWarnings
 from gateway.bms.protection import active_alarms
-from gateway.bms.quantities import Quantity
-from gateway.bms.step import bms_step
+from gateway.bms.protection_rules import ProtectionRules
+from gateway.bms.quantities import Quantity, compute_quantities, screen
+from gateway.bms.signal_trends import TrendSettings, TrendState, trends_step
+from gateway.bms.step import BmsOutputs, BmsState, bms_step
 from gateway.bms.usage import UsageState, usage_step
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.settings import DEFAULT_MAPPINGS_DIR
@@ -54,6 +59,10 @@ def test_each_quantity_is_the_one_its_name_says() -> None:
         Quantity.INSULATION_FAULT: [0.0, 1.0],
         Quantity.CONTACTOR_FAULT: [0.0, 0.0],
         Quantity.MODEL_RESIDUAL_MV: [0.0, 0.0],
+        Quantity.CELL_RESISTANCE_EXCESS: "unknown",  # no predictive statistic before the first step
+        Quantity.SENSOR_HEATING_EXCESS_C: "unknown",
+        Quantity.CELL_LEAK_C_RATE: "unknown",
+        Quantity.CURRENT_REVERSAL_RATIO: "unknown",
     }
     assert set(expected) == set(Quantity)
     for quantity, values in expected.items():
@@ -61,6 +70,30 @@ def test_each_quantity_is_the_one_its_name_says() -> None:
             assert np.isnan(q[quantity]).all(), quantity
             continue
         assert q[quantity].tolist() == values, quantity  # type: ignore[comparison-overlap]
+
+
+def test_the_predictive_quantities_are_the_highest_statistic_and_name_its_cell() -> None:
+    p = mixed_parameters()
+    x = inputs(p)
+    readings = screen(x, p)
+    _, trends = trends_step(TrendState.empty(p.cell_mask.shape, p.sensor_mask.shape), readings.temperature_c,
+                            readings.cell_voltage_v, x.pack_current_a, p.capacity_ah, TICK_S, TrendSettings())
+    empty = PredictiveWarnings.empty(p.cell_mask.shape, p.sensor_mask.shape[1])
+    warnings = dataclasses.replace(
+        empty, resistance_excess=np.array([[0.01, 0.2, -0.1, np.nan], [0.0, 0.0, 0.05, np.nan]]),
+        heating_excess_c=np.array([[0.5, 6.0], [np.nan, np.nan]]),
+        standing_leak_c_rate=np.array([[0.0, 0.0, 0.0, np.nan], [0.0, 0.0, 0.0, 8e-4]]),
+        current_reversals_per_min=np.array([45.0, 10.0]), current_threshold_per_min=np.array([30.0, 40.0]))
+    q = compute_quantities(x, p, readings, trends, np.zeros(p.cell_mask.shape), np.zeros(p.pack_count, dtype=bool),
+                           warnings)
+    assert q[Quantity.CELL_RESISTANCE_EXCESS].tolist() == [0.2, 0.05]
+    assert q.position(Quantity.CELL_RESISTANCE_EXCESS, 0) == 2
+    assert q[Quantity.SENSOR_HEATING_EXCESS_C][0] == 6.0
+    assert math.isnan(q[Quantity.SENSOR_HEATING_EXCESS_C][1])  # unknown never raises
+    assert q.position(Quantity.SENSOR_HEATING_EXCESS_C, 1) is None
+    assert q[Quantity.CELL_LEAK_C_RATE].tolist() == [0.0, 8e-4]
+    assert q.position(Quantity.CELL_LEAK_C_RATE, 1) == 4
+    assert q[Quantity.CURRENT_REVERSAL_RATIO].tolist() == pytest.approx([1.5, 0.25])
 
 
 def test_a_pack_without_plausible_readings_has_unknown_extremes() -> None:
@@ -99,14 +132,22 @@ def test_usage_histograms_count_the_known_values_of_counted_packs() -> None:
     assert after.wh_charged.tolist() == [0.0, 0.0, 0.0]  # unknown pack voltage: no energy
 
 
+def settled(p: PackParameters, r: ProtectionRules, x: BmsInputs) -> tuple[BmsState, BmsOutputs]:
+    """Constant inputs for 30 s: past the limits' ramp-up from 0 (0.1 C/s)."""
+    state = empty_state(p, r)
+    for _ in range(300):
+        state, out = bms_step(state, x, p, r, TICK_S)
+    return state, out
+
+
 def test_charge_and_discharge_are_derated_by_their_own_temperature_window() -> None:
     p = parameters(packs=1)
     r = rules(p)
     # charge window 0..45 degC, discharge -20..60 degC, derated over 5 degC at each edge
-    _, out = bms_step(empty_state(p, r), inputs(p, temp_c=42.5), p, r, TICK_S)
+    _, out = settled(p, r, inputs(p, temp_c=42.5))
     assert out.limits.charge_a[0] == pytest.approx(0.5 * p.max_charge_current_a[0])
     assert out.limits.discharge_a[0] == pytest.approx(p.max_discharge_current_a[0])
-    _, out = bms_step(empty_state(p, r), inputs(p, temp_c=-17.5), p, r, TICK_S)
+    _, out = settled(p, r, inputs(p, temp_c=-17.5))
     assert out.limits.charge_a[0] == 0.0
     assert out.limits.discharge_a[0] == pytest.approx(0.5 * p.max_discharge_current_a[0])
     assert out.limits.charge_voltage_v[0] == pytest.approx(32 * 4.2)

@@ -28,6 +28,7 @@ NOT_A_VARIABLE: dict[str, dict[str, str]] = {
         "active_alarm_status": "the Modbus encoding of the active-alarm list; OPC UA has ActiveAlarms",
         "active_alarm_cell": "the Modbus encoding of the active-alarm list; OPC UA has ActiveAlarms",
         "request_flags": "the Modbus encoding of CoolingRequest / HeatingRequest / ContactorOpenRequest",
+        "admitted": "published as AdmissionStatus (admitted or admitted by an operator)",
     },
     "site": {
         "alarm_masks": "published as AlarmMaskWarning / AlarmMaskAlarm / AlarmMaskTrip",

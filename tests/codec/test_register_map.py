@@ -80,8 +80,8 @@ def test_native_map_loads_with_both_units(native: RegisterMap) -> None:
     assert native.pack.entry("cell_voltage").count == 32
     assert native.pack.entry("cell_soc").count == 32
     assert native.pack.entry("temperature").count == 48
-    assert native.pack.size == 290
-    assert native.site.size == 36
+    assert native.pack.size == 312
+    assert native.site.size == 42
     assert native.pack.holding_reserved.contains(0, 16)
     assert not native.pack.holding_reserved.contains(15, 2)
 
@@ -102,7 +102,7 @@ def test_pack_scaling_and_signs(native: RegisterMap) -> None:
     image = native.encode_pack(pack, snapshot)
     unit = native.pack
     assert image.dtype == np.uint16
-    assert image.shape == (290,)
+    assert image.shape == (312,)
     assert words(image, unit, "map_version") == [1]
     assert u32(image, unit, "snapshot_sequence") == 70_000
     assert words(image, unit, "pack_state") == [1]
@@ -321,9 +321,9 @@ def test_little_word_order(native: RegisterMap) -> None:
 def test_unit_conversions_follow_the_published_unit() -> None:
     raw = native_raw()
     entries = raw["pack"]["input_registers"]
-    entries.append({"address": 300, "name": "cell_voltage_max_mv", "source": "cell_voltage_max_v",
+    entries.append({"address": 400, "name": "cell_voltage_max_mv", "source": "cell_voltage_max_v",
                     "type": "uint16", "unit": "mV", "description": "same in mV"})
-    entries.append({"address": 301, "name": "energy", "source": "wh_charged", "type": "uint16",
+    entries.append({"address": 401, "name": "energy", "source": "wh_charged", "type": "uint16",
                     "unit": "kWh", "scale": 0.1, "description": "kWh in 0.1 steps"})
     converted = parse_register_map(raw, name="converted", source="test")
     pack = replace(make_pack(0), wh_charged=12_340.0)

@@ -30,6 +30,8 @@ NOT_PUBLISHED_ON_MODBUS: dict[str, dict[str, str]] = {
         "cooling_request": "published as bit 0 of request_flags",
         "heating_request": "published as bit 1 of request_flags",
         "contactor_open_request": "published as bit 2 of request_flags",
+        "admitted": "published as admission_status (2 admitted, 3 admitted by an operator)",
+        "admission_reason_text": "the OPC UA text form of admission_reasons",
     },
     "site": {},
 }

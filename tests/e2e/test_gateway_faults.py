@@ -104,7 +104,16 @@ def wait_for(predicate, timeout_s: float, what: str) -> float:  # type: ignore[n
 
 def test_the_same_pack_reads_the_same_on_all_outputs_and_matches_the_simulator(gateway: GatewayProcess) -> None:
     wait_for(lambda: metric(gateway.scrape(), "bmsgw_pack_up", pack="clean") == 1.0, 10, "clean pack up")
-    time.sleep(1.5)  # identity request answered, truth written
+    # identity answered, the admission gate passed for its 5 s, the limit ramping up from 0
+    wait_for(lambda: metric(gateway.scrape(), "bmsgw_pack_admission_status", pack="clean") == 2.0, 20,
+             "clean pack admitted")
+    def settled_limit() -> bool:  # past the ramp-up (0.1 C/s): then it moves only with the model's prediction
+        first = metric(gateway.scrape(), "bmsgw_pack_charge_current_limit_amperes", pack="clean")
+        time.sleep(0.5)
+        return first > 0 and abs(metric(gateway.scrape(), "bmsgw_pack_charge_current_limit_amperes",
+                                        pack="clean") - first) < 0.5
+
+    wait_for(settled_limit, 20, "clean pack's charge limit ramped up")
     modbus = asyncio.run(gateway.read_pack_registers(2))
     opcua = asyncio.run(gateway.read_opcua([f"site/packs/clean/{name}" for name in (
         "voltage", "current", "soc", "charge_current_limit", "discharge_current_limit", "temperature_max",
@@ -129,10 +138,11 @@ def test_the_same_pack_reads_the_same_on_all_outputs_and_matches_the_simulator(g
 
     prom_charge_limit = metric(samples, "bmsgw_pack_charge_current_limit_amperes", pack="clean")
     assert prom_charge_limit > 0
-    assert close(modbus["charge_current_limit"], prom_charge_limit, 0.11)
-    assert close(opc("charge_current_limit"), prom_charge_limit, 1e-6)
+    # read a few ticks apart: the limit follows the model's prediction, so allow a little movement
+    assert close(modbus["charge_current_limit"], prom_charge_limit, 2.0)
+    assert close(opc("charge_current_limit"), prom_charge_limit, 2.0)
     assert close(opc("discharge_current_limit"),
-                 metric(samples, "bmsgw_pack_discharge_current_limit_amperes", pack="clean"), 1e-6)
+                 metric(samples, "bmsgw_pack_discharge_current_limit_amperes", pack="clean"), 2.0)
     assert opcua["site/packs/clean/online"] is True
 
     for cell in (1, 17, 32):
@@ -184,13 +194,17 @@ def test_a_silenced_pack_shows_comm_loss_and_zero_limits_everywhere(gateway: Gat
     assert opcua["site/packs/silenced/online"] is False
     assert opcua["site/packs/silenced/voltage"] is None  # Bad_NoCommunication status
     assert opcua["site/packs/silenced/charge_current_limit"] == 0.0
-    # the site aggregate only counts packs that may carry current
+    # the site aggregate counts the packs on the bus (online, admitted, contactor closed), not the silenced one;
+    # they share the site current, so one that takes no charge blocks the site's charge (docs/limits.md)
     site = asyncio.run(gateway.read_site_registers())
-    healthy = [p for p in ("clean", "noisy", "hot")
-               if metric(samples, "bmsgw_pack_charge_current_limit_amperes", pack=p) > 0]
-    expected = sum(metric(samples, "bmsgw_pack_charge_current_limit_amperes", pack=p) for p in healthy)
-    assert close(site["charge_current_limit"], expected, 0.5)
+    limits = [metric(samples, "bmsgw_pack_charge_current_limit_amperes", pack=p) for p in ("clean", "noisy", "hot")]
     assert site["packs_online"] == 3
+    assert site["packs_eligible"] == 3
+    assert site["charge_current_limit"] <= sum(limits) + 0.5
+    if min(limits) == 0.0:
+        assert site["charge_current_limit"] == 0.0
+    else:
+        assert site["charge_current_limit"] > 0.0
 
 
 def test_a_hot_pack_raises_over_temperature_and_loses_its_limits(gateway: GatewayProcess) -> None:

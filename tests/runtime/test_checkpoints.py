@@ -84,3 +84,26 @@ def test_the_first_step_after_a_restore_counts_like_the_uninterrupted_run(tmp_pa
     continued, _ = bms_step(saved, sample, P, R, 1.0)
     after_restart, _ = bms_step(restored, sample, P, R, 1.0)
     np.testing.assert_allclose(after_restart.estimator.ekf.soc, continued.estimator.ekf.soc, rtol=0.0, atol=1e-12)
+
+
+def test_what_the_predictive_warnings_learn_slowly_survives_a_restart(tmp_path: Path) -> None:
+    saved = learned_state()
+    predictive = saved.predictive
+    learned = dataclasses.replace(
+        predictive,
+        drift=dataclasses.replace(predictive.drift, pooled_sxx=np.full((2, 4), 3.5), pooled_sxy=np.full((2, 4), -0.25)),
+        resistance=dataclasses.replace(predictive.resistance, sum_ii=np.full((2, 4), 12.0),
+                                       sum_iv=np.full((2, 4), 0.125)),
+        current=dataclasses.replace(predictive.current, baseline_per_min=np.array([4.0, 9.5])))
+    saved = dataclasses.replace(saved, predictive=learned)
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        store.save(checkpoints_of(saved, P, R))
+        restored, _ = restore(empty_state(P, R), P, store.load(), R)
+    finally:
+        store.close()
+    for part, name in (("drift", "pooled_sxx"), ("drift", "pooled_sxy"), ("resistance", "sum_ii"),
+                       ("resistance", "sum_iv"), ("current", "baseline_per_min")):
+        np.testing.assert_array_equal(getattr(getattr(restored.predictive, part), name),
+                                      getattr(getattr(learned, part), name), err_msg=f"{part}.{name}")
+    assert restored.predictive.clock_s == 0.0  # the clocks restart; what they time restarts with them

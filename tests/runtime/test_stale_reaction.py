@@ -20,6 +20,9 @@ CONFIG = """
 [engine]
 stale_timeout_s = 1.0
 
+[admission]
+enabled = false  # this stand-in pack answers no identity request
+
 [modbus]
 enabled = false
 [opcua]
