@@ -39,6 +39,16 @@ def learned_state() -> BmsState:
     return dataclasses.replace(state, estimator=estimator)
 
 
+def through_the_store(saved: BmsState, tmp_path: Path) -> tuple[BmsState, list[str]]:
+    """Saved to a real store and restored into an empty state: the restored state and the restored packs."""
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        store.save(checkpoints_of(saved, P, R))
+        return restore(empty_state(P, R), P, store.load(), R)
+    finally:
+        store.close()
+
+
 def test_restored_state_equals_the_saved_one_including_the_new_fields(tmp_path: Path) -> None:
     saved = learned_state()
     fresh = empty_state(P, R)
@@ -49,12 +59,7 @@ def test_restored_state_equals_the_saved_one_including_the_new_fields(tmp_path: 
             empty = getattr(getattr(fresh.estimator, part), name)
             assert not np.array_equal(learned, empty, equal_nan=True), f"{part}.{name} is not exercised"
 
-    store = StateStore(tmp_path / "state.sqlite")
-    try:
-        store.save(checkpoints_of(saved, P, R))
-        restored, packs = restore(fresh, P, store.load(), R)
-    finally:
-        store.close()
+    restored, packs = through_the_store(saved, tmp_path)
 
     assert packs == [layout.pack_id for layout in P.layouts]
     for part in ("ekf", "capacity"):
@@ -72,12 +77,7 @@ def test_restored_state_equals_the_saved_one_including_the_new_fields(tmp_path: 
 
 def test_the_first_step_after_a_restore_counts_like_the_uninterrupted_run(tmp_path: Path) -> None:
     saved = learned_state()
-    store = StateStore(tmp_path / "state.sqlite")
-    try:
-        store.save(checkpoints_of(saved, P, R))
-        restored, _ = restore(empty_state(P, R), P, store.load(), R)
-    finally:
-        store.close()
+    restored, _ = through_the_store(saved, tmp_path)
     # one step of 1C with no new cell voltages: pure coulomb counting, with the same capacity and bias
     sample = dataclasses.replace(inputs(P), pack_current_a=np.array([-200.0, -200.0]),
                                  cell_voltage_new=np.zeros(P.cell_mask.shape, dtype=bool))
@@ -96,12 +96,7 @@ def test_what_the_predictive_warnings_learn_slowly_survives_a_restart(tmp_path: 
                                        sum_iv=np.full((2, 4), 0.125)),
         current=dataclasses.replace(predictive.current, baseline_per_min=np.array([4.0, 9.5])))
     saved = dataclasses.replace(saved, predictive=learned)
-    store = StateStore(tmp_path / "state.sqlite")
-    try:
-        store.save(checkpoints_of(saved, P, R))
-        restored, _ = restore(empty_state(P, R), P, store.load(), R)
-    finally:
-        store.close()
+    restored, _ = through_the_store(saved, tmp_path)
     for part, name in (("drift", "pooled_sxx"), ("drift", "pooled_sxy"), ("resistance", "sum_ii"),
                        ("resistance", "sum_iv"), ("current", "baseline_per_min")):
         np.testing.assert_array_equal(getattr(getattr(restored.predictive, part), name),
