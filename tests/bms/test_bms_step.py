@@ -188,3 +188,30 @@ def test_a_locally_hot_sensor_raises_the_local_heating_warning_through_the_rule_
     cooled.temperature_c[1, 5] = 28.0
     state, _ = run(state, p, r, cooled, 300.0)
     assert active_alarms(state.protection, r, 1) == {}
+
+
+step_strategy = st.tuples(st.floats(2.3, 4.45), st.floats(-30.0, 75.0), st.floats(-700.0, 400.0),
+                          st.lists(st.booleans(), min_size=2, max_size=2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=st.lists(step_strategy, min_size=3, max_size=40))
+def test_limits_are_zero_while_a_trip_is_latched_or_the_pack_is_not_admitted(
+        steps: list[tuple[float, float, float, list[bool]]]) -> None:
+    p = parameters(packs=2)
+    r = rules(p)
+    state = empty_state(p, r)
+    for cell_v, temp_c, current_a, admitted in steps:
+        x = inputs(p, cell_v=cell_v, temp_c=temp_c, current_a=current_a)
+        for _ in range(5):  # 0.5 s at the tick
+            state, out = bms_step(state, x, p, r, TICK_S, admitted=np.array(admitted))
+            latched = state.protection.latched.any(axis=0)
+            for pack in range(2):
+                assert 0.0 <= out.limits.charge_a[pack] <= p.max_charge_current_a[pack]
+                assert 0.0 <= out.limits.discharge_a[pack] <= p.max_discharge_current_a[pack]
+                assert 0.0 <= out.limits.power_charge_w[pack] <= p.max_charge_current_a[pack] * 4.45 * 32
+                if latched[pack] or not admitted[pack]:
+                    assert out.limits.charge_a[pack] == 0.0
+                    assert out.limits.discharge_a[pack] == 0.0
+                    assert out.limits.power_discharge_w[pack] == 0.0
+                    assert not out.balancing.mask[pack].any()
