@@ -406,3 +406,15 @@ def test_every_cell_model_problem_is_one_short_line(tmp_path: Path, name: str) -
     for problem in problems:  # a misspelt key is two problems: the unknown and the missing key
         assert len(str(problem)) < 500, str(problem)
         assert "Value error" not in problem.message  # pydantic's wrapper text is not shown
+
+
+def test_replay_writes_the_safety_core_columns(replayed: tuple[States, str]) -> None:
+    states, _ = replayed
+    current, power = states["discharge_current_limit_a"], states["discharge_power_limit_w"]
+    assert (current >= 0.0).all() and (power >= 0.0).all()
+    flowing = current > 1.0
+    assert flowing.mean() > 0.5  # after the ramp-up from 0 the replayed cell may discharge
+    volts_per_ampere = power[flowing] / current[flowing]
+    assert ((volts_per_ampere > 2.0) & (volts_per_ampere < 4.3)).all()  # one cell's voltage under that current
+    assert (states["discharge_current_limit_10s_a"] >= states["discharge_current_limit_30s_a"] - 1e-6).all()
+    assert set(np.unique(states["balancing_status"])) <= {0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0}
