@@ -411,7 +411,8 @@ def test_every_cell_model_problem_is_one_short_line(tmp_path: Path, name: str) -
 def test_replay_writes_the_safety_core_columns(replayed: tuple[States, str]) -> None:
     states, _ = replayed
     current, power = states["discharge_current_limit_a"], states["discharge_power_limit_w"]
-    assert (current >= 0.0).all() and (power >= 0.0).all()
+    assert (current >= 0.0).all()
+    assert (power >= 0.0).all()
     flowing = current > 1.0
     assert flowing.mean() > 0.5  # after the ramp-up from 0 the replayed cell may discharge
     volts_per_ampere = power[flowing] / current[flowing]
