@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from gateway.settings import DEFAULT_MAPPINGS_DIR
 from tests.ports import free_tcp_port
 
 NOT_IMPLEMENTED = {"uint16": 0xFFFF, "int16": 0x8000, "uint32": 0xFFFFFFFF, "int32": 0x80000000}
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]  # (name, sorted labels) -> value
 
 
 @dataclass
@@ -85,7 +89,7 @@ class GatewayProcess:
         return dict(json.loads(lines[-1]))
 
     # Prometheus ---------------------------------------------------------------------------------
-    def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    def scrape(self) -> Samples:
         url = f"http://127.0.0.1:{self.prometheus_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
@@ -150,3 +154,19 @@ def _decode(entry: RegisterEntry, words: list[int], word_order: str) -> Any:
 
 def close(a: float | None, b: float | None, tolerance: float) -> bool:
     return a is not None and b is not None and not math.isnan(a) and abs(a - b) <= tolerance
+
+
+
+def metric(samples: Samples, name: str, **labels: str) -> float:
+    """One sample of a scrape, by metric name and labels."""
+    return samples[(name, tuple(sorted(labels.items())))]
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
+    """Poll until `predicate` holds; how long it took. Fails naming `what` after `timeout_s`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout_s} s: {what}")

@@ -15,13 +15,12 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.gateway_process import GatewayProcess
+from tests.e2e.gateway_process import GatewayProcess, metric, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -125,17 +124,8 @@ def write_site(tmp: Path) -> Path:
     return config
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
-def metric(gateway: GatewayProcess, name: str, **labels: str) -> float:
-    return gateway.scrape()[(name, tuple(sorted(labels.items())))]
 
 
 def pack_metrics(gateway: GatewayProcess, pack: str) -> dict[str, float]:
@@ -164,7 +154,7 @@ def cli(config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 def status_of(gateway: GatewayProcess, pack: str) -> float:
-    return metric(gateway, "bmsgw_pack_admission_status", pack=pack)
+    return metric(gateway.scrape(), "bmsgw_pack_admission_status", pack=pack)
 
 
 def assert_refused_everywhere(gateway: GatewayProcess, pack: str, unit: int, reason_bit: int, other_bit: int,
@@ -260,7 +250,7 @@ def test_registry_gate_and_operator_admission_in_the_live_gateway(tmp_path: Path
         assert site["packs_admitted"] == 2, site["packs_admitted"]
         assert site["packs_eligible"] is not None
         assert site["packs_eligible"] <= 2, site["packs_eligible"]
-        assert metric(gateway, "bmsgw_site_packs_eligible") <= 2.0
+        assert metric(gateway.scrape(), "bmsgw_site_packs_eligible") <= 2.0
 
         # 6. the event log, through the CLI on the site's configuration
         def admission_events() -> list[dict[str, Any]]:

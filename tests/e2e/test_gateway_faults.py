@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.domain.alarms import AlarmCode
-from tests.e2e.gateway_process import GatewayProcess, close
+from tests.e2e.gateway_process import GatewayProcess, close, metric, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -89,17 +89,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
     process.stop()
 
 
-def metric(samples: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
-    return samples[(name, tuple(sorted(labels.items())))]
 
 
-def wait_for(predicate, timeout_s: float, what: str) -> float:  # type: ignore[no-untyped-def]
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
 def test_the_same_pack_reads_the_same_on_all_outputs_and_matches_the_simulator(gateway: GatewayProcess) -> None:

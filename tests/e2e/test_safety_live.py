@@ -15,14 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.domain.alarms import AlarmCode, Severity
-from tests.e2e.gateway_process import GatewayProcess
+from tests.e2e.gateway_process import GatewayProcess, metric, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -85,17 +84,8 @@ def write_site(tmp: Path, name: str, hot_faults: str) -> Path:
 RISE_RATE_KNOWN_AFTER_S = 48.0  # the 40 s settling of the rate's averages + the trip's 5 s delay + margin
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
-def metric(gateway: GatewayProcess, name: str, **labels: str) -> float:
-    return gateway.scrape()[(name, tuple(sorted(labels.items())))]
 
 
 def registers(gateway: GatewayProcess, unit: int) -> dict[str, Any]:
@@ -131,7 +121,7 @@ def test_a_live_trip_latches_survives_kill_9_and_needs_an_authorised_reset(tmp_p
     started.append(first)
     try:
         # 1. the trip latches on the hot pack only, and acts: zero limits, contactor-open request over CAN
-        wait_for(lambda: metric(first, "bmsgw_pack_alarm_latched", pack="hot", alarm=TRIP.label) == 1.0, 60,
+        wait_for(lambda: metric(first.scrape(), "bmsgw_pack_alarm_latched", pack="hot", alarm=TRIP.label) == 1.0, 60,
                  f"{TRIP.label} trip latched on the hot pack")
         hot = registers(first, HOT_UNIT)
         assert int(hot["latched_trip_mask"]) == TRIP.bit, hot["latched_trip_mask"]
@@ -154,7 +144,7 @@ def test_a_live_trip_latches_survives_kill_9_and_needs_an_authorised_reset(tmp_p
         assert f"{TRIP.label} trip" in opcua["site/packs/hot/active_alarms"]
         assert opcua["site/packs/cool/latched_trip_mask"] == 0
         assert opcua["site/packs/cool/contactor_open_request"] is False
-        assert metric(first, "bmsgw_pack_request", pack="hot", request="contactor_open") == 1.0
+        assert metric(first.scrape(), "bmsgw_pack_request", pack="hot", request="contactor_open") == 1.0
         wait_for(lambda: not pack_truth(first, 1)["contactor_closed"], 5, "the simulated hot pack opens its contactor")
 
         cool = registers(first, COOL_UNIT)
@@ -163,7 +153,7 @@ def test_a_live_trip_latches_survives_kill_9_and_needs_an_authorised_reset(tmp_p
         assert cool["latched_trip_mask"] == 0
         assert cool["unacknowledged_mask"] == 0
         assert not int(cool["request_flags"]) & CONTACTOR_OPEN_BIT
-        assert metric(first, "bmsgw_pack_alarm_latched", pack="cool", alarm=TRIP.label) == 0.0
+        assert metric(first.scrape(), "bmsgw_pack_alarm_latched", pack="cool", alarm=TRIP.label) == 0.0
         assert pack_truth(first, 2)["contactor_closed"] is True
 
         # 2. the cooling is still broken: the temperature keeps rising, so a reset is refused and the trip stays
@@ -184,7 +174,7 @@ def test_a_live_trip_latches_survives_kill_9_and_needs_an_authorised_reset(tmp_p
         assert acknowledged.returncode == 0, (acknowledged.stdout, acknowledged.stderr)
         wait_for(lambda: registers(first, HOT_UNIT)["unacknowledged_mask"] == 0, 3,
                  "the hot pack's unacknowledged mask cleared")
-        assert metric(first, "bmsgw_pack_alarm_unacknowledged", pack="hot", alarm=TRIP.label) == 0.0
+        assert metric(first.scrape(), "bmsgw_pack_alarm_unacknowledged", pack="hot", alarm=TRIP.label) == 0.0
         hot = registers(first, HOT_UNIT)
         status = trip_entry(hot)
         assert status is not None
@@ -200,7 +190,7 @@ def test_a_live_trip_latches_survives_kill_9_and_needs_an_authorised_reset(tmp_p
         restarted_at = time.monotonic()
         # only the checkpoints the latch and the acknowledgement forced can have saved it (no periodic one ran)
         assert "restored estimator state of hot" in second.log()
-        wait_for(lambda: metric(second, "bmsgw_pack_up", pack="hot") == 1.0, 10, "hot pack up after restart")
+        wait_for(lambda: metric(second.scrape(), "bmsgw_pack_up", pack="hot") == 1.0, 10, "hot pack up after restart")
         time.sleep(1.0)
         hot = registers(second, HOT_UNIT)
         assert int(hot["latched_trip_mask"]) == TRIP.bit
@@ -225,7 +215,7 @@ def test_a_live_trip_latches_survives_kill_9_and_needs_an_authorised_reset(tmp_p
         hot = registers(second, HOT_UNIT)
         assert hot["discharge_current_limit"] > 0
         assert not int(hot["request_flags"]) & CONTACTOR_OPEN_BIT
-        assert metric(second, "bmsgw_pack_alarm_latched", pack="hot", alarm=TRIP.label) == 0.0
+        assert metric(second.scrape(), "bmsgw_pack_alarm_latched", pack="hot", alarm=TRIP.label) == 0.0
         wait_for(lambda: pack_truth(second, 1)["contactor_closed"], 5, "the hot pack closes its contactor")
 
         # 6. the event log tells the whole story, across the kill
