@@ -55,11 +55,6 @@ NOT_OVERRIDABLE = AdmissionReason.NO_IDENTITY | AdmissionReason.BLOCKED | Admiss
 _VOIDS_GRANT = int(AdmissionReason.BLOCKED | AdmissionReason.IDENTITY_MISMATCH)
 
 
-def reason_labels(reasons: int) -> str:
-    """The reasons as text, lowest bit first: "unknown_pack, soh_low"; "" when none."""
-    return ", ".join(str(r.name).lower() for r in AdmissionReason if reasons & r)
-
-
 @dataclass(frozen=True)
 class SlotExpectation:
     """What the slot's configured layout expects the pack to report."""

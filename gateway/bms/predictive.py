@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import IntFlag
 
 import numpy as np
 
-from gateway.bms.inputs import BoolArray, FloatArray, IntArray
+from gateway.bms.inputs import BoolArray, FloatArray
 from gateway.bms.pack_parameters import PackParameters
 from gateway.bms.predictive_current import CurrentState, current_step
 from gateway.bms.predictive_drift import DriftState, drift_sample, leak_z, rest_step
@@ -27,15 +26,6 @@ from gateway.bms.predictive_settings import PredictiveSettings
 from gateway.bms.predictive_stats import held_for, peer_median
 
 _EPSILON_S = 1e-6
-
-
-class PredictiveWarning(IntFlag):
-    """Bit positions of the per-pack bitfield: never renumber, only append."""
-
-    RESISTANCE_RISE = 1
-    LOCAL_HEATING = 2
-    SOC_DRIFT = 4
-    UNSTABLE_CURRENT = 8
 
 
 @dataclass(frozen=True)
@@ -110,13 +100,6 @@ class PredictiveWarnings:
         ratio: FloatArray = self.current_reversals_per_min / self.current_threshold_per_min
         return ratio
 
-    def pack_bits(self) -> IntArray:
-        """Per pack: the PredictiveWarning bits of the warnings active on any of its cells or sensors."""
-        bits: IntArray = (self.resistance_rise.any(axis=1) * int(PredictiveWarning.RESISTANCE_RISE)
-                          | self.local_heating.any(axis=1) * int(PredictiveWarning.LOCAL_HEATING)
-                          | self.soc_drift.any(axis=1) * int(PredictiveWarning.SOC_DRIFT)
-                          | self.unstable_current * int(PredictiveWarning.UNSTABLE_CURRENT))
-        return bits
 
 
 def _due(clock_s: float, last_s: float, period_s: float, phase_s: float) -> bool:

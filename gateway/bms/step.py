@@ -1,5 +1,5 @@
-"""One BMS step for all packs: quantities -> protection -> actions -> estimation -> limits, as a pure function of
-arrays."""
+"""One BMS step for all packs, as a pure function of arrays: quantities -> protection -> actions -> estimation ->
+balancing and predictive statistics (the next step's quantities) -> limits."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.identity import PackIdentity
-from gateway.domain.states import AdmissionReason, AdmissionStatus, BalancingStatus, ContactorState, PackState
+from gateway.domain.states import AdmissionStatus, BalancingStatus, ContactorState, PackState, reason_labels
 
 _NO_ALARMS: Mapping[AlarmCode, Severity] = MappingProxyType({})
 
@@ -102,7 +102,7 @@ class PackSnapshot:
     @property
     def admission_reason_text(self) -> str:
         """`unknown_pack, soh_low`, or empty."""
-        return ", ".join(str(reason.name).lower() for reason in AdmissionReason if self.admission_reasons & reason)
+        return reason_labels(self.admission_reasons)
 
     @property
     def request_flags(self) -> int:

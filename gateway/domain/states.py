@@ -63,3 +63,8 @@ class AdmissionStatus(IntEnum):
     PENDING = 1  # waiting for the identity, fresh data or the confirm time
     ADMITTED = 2  # the gate passed
     OPERATOR_ADMITTED = 3  # an operator admitted it
+
+
+def reason_labels(reasons: int) -> str:
+    """AdmissionReason bits as text, lowest bit first: "unknown_pack, soh_low"; "" when none."""
+    return ", ".join(str(reason.name).lower() for reason in AdmissionReason if reasons & reason)

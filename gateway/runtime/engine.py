@@ -93,7 +93,6 @@ class Engine:
             if restored:
                 log.info("restored estimator state of %s from %s", ", ".join(restored), store.path)
         self._sequence = 0
-        self._was_fresh = np.zeros(parameters.pack_count, dtype=bool)
         self._store_failing = False
         self._event_log_failing = False
         self._pending_commands: list[OperatorCommand] = []
@@ -149,10 +148,10 @@ class Engine:
         before = self.state.protection
         self.state, outputs = bms_step(self.state, inputs, self._parameters, self._rules, dt_s, commands.requests,
                                        self._safety, admission.admitted)
+        self._follow_identities(self._previous, outputs.fresh)
         self._previous = outputs
         self._contactors.update(outputs.actions.open_contactor, now)
         self._balancing.update(outputs.balancing.mask, now)
-        self._follow_identities(outputs.fresh)
         events = admission.events + protection_events(before, self.state.protection, self._rules, outputs.quantities,
                                                       self._pack_ids, wall, commands.operators)
         if commands.commands:
@@ -236,12 +235,12 @@ class Engine:
         if removed:
             log.info("event log: pruned %d events beyond the retention", removed)
 
-    def _follow_identities(self, fresh: BoolArray) -> None:
+    def _follow_identities(self, previous: BmsOutputs | None, fresh: BoolArray) -> None:
         """A pack that stops talking may come back as another pack (a swap): its identity is asked for again
         when it talks again, and until it answers it is not admitted."""
-        lost = self._was_fresh & ~fresh
-        back = fresh & ~self._was_fresh
-        self._was_fresh = fresh
+        was_fresh = previous.fresh if previous is not None else np.zeros_like(fresh)
+        lost = was_fresh & ~fresh
+        back = fresh & ~was_fresh
         for pack in np.nonzero(lost)[0].tolist():
             self._table.forget_identity(pack)
         for link in self._links:

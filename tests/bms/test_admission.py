@@ -18,14 +18,11 @@ from gateway.bms.admission import (
     REFUSALS,
     AdmissionGate,
     AdmissionInputs,
-    AdmissionReason,
     AdmissionState,
-    AdmissionStatus,
     admission_detail,
     admission_events,
     admission_step,
     admit_outcome,
-    reason_labels,
     same_pack,
 )
 from gateway.bms.admission_settings import (
@@ -40,7 +37,7 @@ from gateway.bms.pack_parameters import PackLayout
 from gateway.bms.step import bms_step
 from gateway.domain.events import BmsEvent, EventKind
 from gateway.domain.identity import PackIdentity
-from gateway.domain.states import Chemistry
+from gateway.domain.states import AdmissionReason, AdmissionStatus, Chemistry, reason_labels
 from gateway.settings import DEFAULT_MAPPINGS_DIR
 from tests.bms.helpers import TICK_S, empty_state, inputs, parameters, rules
 

@@ -13,7 +13,6 @@ from gateway.bms.pack_parameters import PackParameters
 from gateway.bms.predictive import (
     PredictiveInputs,
     PredictiveState,
-    PredictiveWarning,
     PredictiveWarnings,
     predictive_step,
 )
@@ -235,7 +234,7 @@ def test_leak_detection_needs_rest() -> None:
     assert first_warning(history, "soc_drift") is not None  # the load test above is quiet for the right reason
 
 
-# --- unknown inputs, bits, helpers -------------------------------------------------------------------------------
+# --- unknown inputs, helpers -------------------------------------------------------------------------------
 
 
 def test_unknown_inputs_never_raise_a_warning() -> None:
@@ -247,7 +246,10 @@ def test_unknown_inputs_never_raise_a_warning() -> None:
                        cell_soc_sigma=nan_cells)
 
     for _, warnings in run(p, make, 4 * 3600.0, 10.0):
-        assert not warnings.pack_bits().any()
+        assert not warnings.resistance_rise.any()
+        assert not warnings.local_heating.any()
+        assert not warnings.soc_drift.any()
+        assert not warnings.unstable_current.any()
 
 
 def test_a_stale_pack_drops_its_warnings_and_statistics() -> None:
@@ -265,19 +267,6 @@ def test_a_stale_pack_drops_its_warnings_and_statistics() -> None:
     assert last.local_heating[:, 3].tolist() == [True, False]
     assert np.isnan(last.heating_excess_c[1]).all()
     assert np.isnan(last.current_reversals_per_min[1])
-
-
-def test_pack_bits_name_the_active_warnings() -> None:
-    packs, cells, sensors = 3, 4, 2
-    no_cells, no_sensors = np.zeros((packs, cells), dtype=bool), np.zeros((packs, sensors), dtype=bool)
-    resistance, drift, heating = no_cells.copy(), no_cells.copy(), no_sensors.copy()
-    resistance[0, 1] = drift[2, 3] = heating[2, 0] = True
-    nan = np.full((packs, cells), np.nan)
-    warnings = PredictiveWarnings(resistance, heating, drift, np.array([False, True, False]), nan,
-                                  np.full((packs, sensors), np.nan), nan, nan, np.zeros(packs), np.ones(packs), nan)
-    assert warnings.pack_bits().tolist() == [
-        PredictiveWarning.RESISTANCE_RISE, PredictiveWarning.UNSTABLE_CURRENT,
-        PredictiveWarning.SOC_DRIFT | PredictiveWarning.LOCAL_HEATING]
 
 
 @pytest.mark.parametrize("seed", range(20))
