@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import __version__
+from gateway.adapters.pack_registry import load_pack_registry
 from gateway.config_loader import load_settings
 from gateway.demo import demo_settings_overrides
 from gateway.errors import GatewayError
@@ -88,6 +89,8 @@ def _simulation_overrides(settings: GatewaySettings, arguments: argparse.Namespa
 
 def _check_config(path: Path) -> int:
     settings = load_settings(path)
+    admission = settings.admission
+    registry = load_pack_registry(admission.registry) if admission.enabled and admission.registry else None
     print(f"{path}: valid")
     print(f"  site {settings.site_name}: {len(settings.buses)} bus(es), {len(settings.packs)} pack(s)")
     for bus in settings.buses:
@@ -102,6 +105,13 @@ def _check_config(path: Path) -> int:
         print(f"  {name}: {state}")
     print(f"  tick {settings.engine.tick_hz} Hz, stale timeout {settings.engine.stale_timeout_s} s, "
           f"store {settings.store.path}")
+    if not admission.enabled:
+        print("  admission: off (every pack admitted)")
+    elif registry is None:
+        print("  admission: on, no registry (a pack that fits its slot is known)")
+    else:
+        print(f"  admission: on, registry {admission.registry}: {len(registry.known)} known, "
+              f"{len(registry.blocked)} blocked, unknown packs: {registry.unknown.value}")
     if settings.simulation.enabled:
         print(f"  simulation: {len(settings.simulation.packs)} simulated pack(s)")
     return 0

@@ -49,11 +49,14 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         (('bus = "can0"', 'bus = "can9"'), "packs[0].bus", "add a [[buses]] entry"),
         (('id = "pack-a"', 'id = "pack a!"'), "packs[0].id", "letters, digits"),
         (("node_address = 1", 'node_address = 1\ncell_model = "nope"'), "packs[0].cell_model", "nmc-200ah"),
+        (("", "\n[balancing]\ntarget_spread_soc = 2"), "balancing", "target_spread_soc must be above 0 and below 1"),
+        (("", "\n[limits]\ncharge_soc_taper = [0.9, 0.9]"), "limits", "charge_soc_taper must be two different"),
+        (("", "\n[admission]\nmin_soh = 1.5"), "admission.min_soh", "<= 1"),
     ],
 )
 def test_errors_name_file_key_and_fix(tmp_path: Path, change: tuple[str, str], key: str, fix: str) -> None:
     old, new = change
-    text = VALID.replace(old, new) if old in VALID else VALID + new
+    text = VALID.replace(old, new) if old and old in VALID else VALID + new
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as error:
         load_settings(path)
@@ -92,3 +95,21 @@ def test_check_config_command_exit_codes(tmp_path: Path) -> None:
     assert "bad.toml" in result.stderr
     assert "not valid TOML" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_config_reads_the_pack_registry(tmp_path: Path) -> None:
+    registry = tmp_path / "registry.yaml"
+    site = write(tmp_path, VALID + f'\n[admission]\nregistry = "{registry}"\n')
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gateway", "check-config", str(site)], capture_output=True,
+                              text=True, check=False)
+
+    missing = check()
+    assert missing.returncode == 2
+    assert "registry.yaml" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    registry.write_text("known:\n  - {serial: '1001'}\nblocked:\n  - {serial: '1002', reason: cracked case}\n")
+    good = check()
+    assert good.returncode == 0, good.stderr
+    assert "1 known, 1 blocked, unknown packs: refuse" in good.stdout
