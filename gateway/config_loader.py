@@ -75,6 +75,13 @@ def check_references(settings: GatewaySettings, source: str) -> list[Problem]:
                 field = "protocol" if kind == "can" else "cell_model"
                 problems.append(Problem(source, f"{key}.{field}", f"no mapping {kind}/{name}{suffix} in "
                                         f"{settings.mappings_dir}", f"use one of {available}"))
+    cell_models = sorted(p.stem for p in (settings.mappings_dir / "cells").glob("*.yaml"))
+    for direction in ("charge_derating", "discharge_derating"):
+        for cell_id in getattr(settings.limits, direction):
+            if cell_id not in cell_models:
+                problems.append(Problem(source, f"limits.{direction}.{cell_id}",
+                                        f"names cell model {cell_id!r}, which has no mapping cells/{cell_id}.yaml",
+                                        f"use one of {cell_models}"))
     for name, count in Counter(p.id for p in settings.packs).items():
         if count > 1:
             problems.append(Problem(source, "packs", f"pack id {name!r} is used {count} times",

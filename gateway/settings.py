@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from gateway.bms.admission_settings import DEFAULT_ADMISSION, AdmissionSettings
 from gateway.bms.balancing_settings import DEFAULT_BALANCING, BalancingSettings
+from gateway.bms.derating import DeratingTable
 from gateway.bms.limits_settings import DEFAULT_LIMITS, LimitsSettings
 
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
@@ -86,8 +87,23 @@ class ProtectionSettings(_Section):
                        description="mappings/protection/<name>.yaml, or a path to a .yaml protection table")
 
 
+class DeratingTableSection(_Section):
+    """A datasheet temperature derating curve: factor 0..1 at each temperature, linear in between."""
+
+    temperature_c: tuple[float, ...] = Field(min_length=2)
+    factor: tuple[float, ...] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeratingTableSection:
+        self.resolved()  # equal lengths, increasing temperatures, factors within 0..1
+        return self
+
+    def resolved(self) -> DeratingTable:
+        return DeratingTable(self.temperature_c, self.factor)
+
+
 class LimitsSection(_Section):
-    """The current-limit pipeline (docs/limits.md); per-model temperature tables are set in code only."""
+    """The current-limit pipeline (docs/limits.md)."""
 
     temperature_ramp_c: float = Field(default=DEFAULT_LIMITS.temperature_ramp_c, gt=0.0)
     voltage_taper_v: float = Field(default=DEFAULT_LIMITS.voltage_taper_v, gt=0.0)
@@ -95,6 +111,9 @@ class LimitsSection(_Section):
     discharge_soc_taper: tuple[float, float] = DEFAULT_LIMITS.discharge_soc_taper
     ramp_up_c_rate_per_s: float = Field(default=DEFAULT_LIMITS.ramp_up_c_rate_per_s, gt=0.0)
     predicted_cells_per_step: int = Field(default=DEFAULT_LIMITS.predicted_cells_per_step, ge=1)
+    charge_derating: dict[Identifier, DeratingTableSection] = Field(
+        default_factory=dict, description="per cell model id: replaces the datasheet window's default ramp")
+    discharge_derating: dict[Identifier, DeratingTableSection] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> LimitsSection:
@@ -102,7 +121,10 @@ class LimitsSection(_Section):
         return self
 
     def resolved(self) -> LimitsSettings:
-        return LimitsSettings(**self.model_dump())
+        values = self.model_dump(exclude={"charge_derating", "discharge_derating"})
+        return LimitsSettings(**values,
+                              charge_derating={k: t.resolved() for k, t in self.charge_derating.items()},
+                              discharge_derating={k: t.resolved() for k, t in self.discharge_derating.items()})
 
 
 class AdmissionSection(_Section):

@@ -4,8 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from gateway.bms.cell_model import load_cell_model
+from gateway.bms.derating import window_table
 from gateway.config_loader import load_settings
 from gateway.errors import ConfigError
 
@@ -52,6 +55,12 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         (("", "\n[balancing]\ntarget_spread_soc = 2"), "balancing", "target_spread_soc must be above 0 and below 1"),
         (("", "\n[limits]\ncharge_soc_taper = [0.9, 0.9]"), "limits", "charge_soc_taper must be two different"),
         (("", "\n[admission]\nmin_soh = 1.5"), "admission.min_soh", "<= 1"),
+        (("", "\n[limits.charge_derating.nmc-200ah]\ntemperature_c = [0, 10, 5]\nfactor = [0, 1, 1]"),
+         "limits.charge_derating.nmc-200ah", "do not increase strictly"),
+        (("", "\n[limits.discharge_derating.nmc-200ah]\ntemperature_c = [0, 10]\nfactor = [0, 1.5]"),
+         "limits.discharge_derating.nmc-200ah", "not all within 0..1"),
+        (("", "\n[limits.charge_derating.nmc-999ah]\ntemperature_c = [0, 10]\nfactor = [0, 1]"),
+         "limits.charge_derating.nmc-999ah", "lfp-230ah"),
     ],
 )
 def test_errors_name_file_key_and_fix(tmp_path: Path, change: tuple[str, str], key: str, fix: str) -> None:
@@ -113,3 +122,12 @@ def test_check_config_reads_the_pack_registry(tmp_path: Path) -> None:
     good = check()
     assert good.returncode == 0, good.stderr
     assert "1 known, 1 blocked, unknown packs: refuse" in good.stdout
+
+
+def test_a_configured_derating_table_replaces_the_datasheet_window(tmp_path: Path) -> None:
+    table = "\n[limits.charge_derating.nmc-200ah]\ntemperature_c = [0, 10, 15, 35, 45]\nfactor = [0.1, 0.1, 1, 1, 0]\n"
+    settings = load_settings(write(tmp_path, VALID + table))
+    model = load_cell_model(settings.mappings_dir, "nmc-200ah")
+    charge, discharge = settings.limits.resolved().derating_tables(model)
+    assert charge.at(np.array([5.0, 12.5, 40.0])).tolist() == pytest.approx([0.1, 0.55, 0.5])
+    assert discharge == window_table(-20.0, 60.0, settings.limits.temperature_ramp_c)
