@@ -6,10 +6,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.bms.cell_model import CellModel, CellModelSpec, load_cell_model
 from gateway.codec.yaml_source import load_validated_mapping
-from gateway.settings import DEFAULT_MAPPINGS_DIR
+from gateway.settings import DEFAULT_MAPPINGS_DIR, GatewaySettings
+
+if TYPE_CHECKING:
+    from gateway.replay.runner import ReplaySite
 
 
 def add_offline_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +33,10 @@ def add_offline_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     replay.add_argument("--capacity-ah", type=float,
                         help="measured capacity to learn from (SoH stays relative to the nominal)")
     replay.add_argument("--mappings", type=Path, default=DEFAULT_MAPPINGS_DIR)
+    replay.add_argument("--config", type=Path, help="site file: its [protection] table, [limits], [balancing] and "
+                        "[admission] apply (default: a fresh site's)")
+    replay.add_argument("--serial", help="the logged pack's serial number: run the admission gate as for a pack "
+                        "reporting it (the log carries no identity; without it every sample is admitted)")
 
 
 def resolve_cell_model(cell: str, mappings_dir: Path) -> CellModel:
@@ -50,10 +58,32 @@ def run_offline_command(arguments: argparse.Namespace) -> int:
     from gateway.replay.runner import replay, write_states
 
     model = resolve_cell_model(arguments.cell, arguments.mappings)
+    site = replay_site(arguments.config, arguments.serial)
     started = time.perf_counter()
     log = read_measurement_log(arguments.input)
-    result = replay(model, log, arguments.initial_soc, arguments.capacity_ah)
+    result = replay(model, log, arguments.initial_soc, arguments.capacity_ah, site)
     write_states(result, arguments.output)
     print(f"replayed {log.rows} samples of {log.series_cells} cell(s) in {time.perf_counter() - started:.1f} s "
           f"-> {arguments.output}", file=sys.stderr)
     return 0
+
+
+def replay_site(config: Path | None, serial: str | None) -> ReplaySite:
+    """The safety settings of the site file (a fresh site's without one), and admission when a serial is given."""
+    from gateway.adapters.pack_registry import load_pack_registry
+    from gateway.bms.protection_rules import load_protection_table
+    from gateway.config_loader import load_settings
+    from gateway.replay.runner import ReplayAdmission, ReplaySite
+
+    if config is None:
+        settings = GatewaySettings()
+        table = None
+    else:
+        settings = load_settings(config)
+        table = load_protection_table(settings.mappings_dir, settings.protection.table)
+    section = settings.admission
+    admission = None
+    if serial is not None:
+        registry = load_pack_registry(section.registry) if section.registry is not None else None
+        admission = ReplayAdmission(serial, section.resolved(), registry)
+    return ReplaySite(table, settings.limits.resolved(), settings.balancing, admission)
