@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import can
 
+from gateway import __version__
 from gateway.adapters.can_bus import CanBusService, open_bus
 from gateway.adapters.command_queue import CommandQueue
 from gateway.adapters.event_log import EventLog
@@ -29,7 +30,10 @@ from gateway.codec.can_decoder import FrameDecoder
 from gateway.codec.can_encoder import FrameEncoder
 from gateway.codec.node_map import load_node_map
 from gateway.codec.protocol import PackProtocol, load_protocol
-from gateway.codec.register_map import load_register_map
+from gateway.codec.register_map import RegisterMap, load_register_map
+from gateway.codec.sunspec_device import SunSpecDevice, SunSpecIdentity
+from gateway.codec.sunspec_ratings import PackRating
+from gateway.errors import ConfigError, Problem
 from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.engine import Engine, EngineStores
 from gateway.runtime.hub import SnapshotHub
@@ -73,7 +77,7 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
                         settings.engine.temperature_stale_timeout_s)
     hub = SnapshotHub()
     timings = TickTimings()
-    outputs = _outputs(settings, hub, timings)
+    outputs = _outputs(settings, hub, timings, models)
     table = MeasurementTable(parameters)
     gateway_buses: list[can.BusABC] = []
     services: list[Service] = []
@@ -120,13 +124,15 @@ def admission_gate(settings: AdmissionSection, layouts: Sequence[PackLayout]) ->
     return AdmissionGate.of(layouts, registry, settings.resolved())
 
 
-def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings) -> list[Service]:
+def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings,
+             models: Mapping[str, CellModel]) -> list[Service]:
     """The enabled outputs, their mappings loaded and validated (nothing is bound until they run)."""
     outputs: list[Service] = []
     if settings.modbus.enabled:
         register_map = load_register_map(settings.mappings_dir, settings.modbus.map)
         unit_ids = {p.id: settings.unit_id_of(p) for p in settings.packs}
-        outputs.append(ModbusOutput(settings.modbus, hub, register_map, unit_ids))
+        sunspec = sunspec_device(settings, models, register_map) if settings.modbus.sunspec else None
+        outputs.append(ModbusOutput(settings.modbus, hub, register_map, unit_ids, sunspec))
     if settings.opcua.enabled:
         node_map = load_node_map(settings.mappings_dir, settings.opcua.map)
         outputs.append(OpcUaOutput(settings.opcua, hub, node_map, [p.id for p in settings.packs],
@@ -134,6 +140,19 @@ def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings) 
     if settings.prometheus.enabled:
         outputs.append(PrometheusOutput(settings.prometheus, hub, timings))
     return outputs
+
+
+def sunspec_device(settings: GatewaySettings, models: Mapping[str, CellModel],
+                   register_map: RegisterMap) -> SunSpecDevice:
+    identity = SunSpecIdentity("bms-gateway", "bms-gateway battery bank",
+                               f"{register_map.name} v{register_map.version}", __version__, settings.site_name,
+                               settings.modbus.site_unit_id)
+    ratings = [PackRating.of(p.id, p.series_cells, models[p.cell_model]) for p in settings.packs]
+    try:
+        return SunSpecDevice(identity, ratings)
+    except ValueError as error:
+        raise ConfigError([Problem("settings", "modbus.sunspec", str(error),
+                                   "set modbus.sunspec = false, or serve fewer packs per gateway")]) from error
 
 
 class _SimulationService:

@@ -151,6 +151,7 @@ class ModbusSettings(_Section):
     site_unit_id: int = Field(default=1, ge=1, le=247)
     first_pack_unit_id: int = Field(default=2, ge=1, le=247)
     map: Identifier = "native"
+    sunspec: bool = Field(default=True, description="SunSpec models 1, 802, 803, 804 on the site unit from 40000")
 
 
 class OpcUaSettings(_Section):

@@ -1,7 +1,8 @@
 """One Modbus unit id as a pymodbus device context, served from a precomputed register image.
 
 Input registers (FC4) are slices of the unit's latest image (encoded once per snapshot by the
-output, never per request). Holding registers (FC3) are a reserved block that reads as zeros.
+output, never per request). Holding registers (FC3) are a reserved block that reads as zeros and, on the site
+unit, the SunSpec models from address 40000.
 Every write is refused with exception 01 (illegal function), and so are coils / discrete inputs.
 A unit id nobody serves gets exception 0B (gateway target device failed to respond).
 """
@@ -15,6 +16,7 @@ from numpy.typing import NDArray
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore.context import ModbusBaseDeviceContext
 
+from gateway.adapters.modbus_sunspec import SunSpecRegion
 from gateway.codec.register_map import ReservedBlock
 
 READ_INPUT_REGISTERS = 4
@@ -25,9 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class RegisterImageDevice(ModbusBaseDeviceContext):
-    def __init__(self, image: NDArray[np.uint16], holding_reserved: ReservedBlock) -> None:
+    def __init__(self, image: NDArray[np.uint16], holding_reserved: ReservedBlock,
+                 sunspec: SunSpecRegion | None = None) -> None:
         self._image = image
         self._holding_reserved = holding_reserved
+        self._sunspec = sunspec
 
     @property
     def image(self) -> NDArray[np.uint16]:
@@ -46,6 +50,8 @@ class RegisterImageDevice(ModbusBaseDeviceContext):
         if not 1 <= count <= MAX_READ_COUNT:
             return ExcCodes.ILLEGAL_VALUE
         if func_code == READ_HOLDING_REGISTERS:
+            if self._sunspec is not None and self._sunspec.contains(address, count):
+                return self._sunspec.read(address, count)
             reserved = self._holding_reserved.contains(address, count)
             return [0] * count if reserved else ExcCodes.ILLEGAL_ADDRESS
         image = self._image

@@ -17,7 +17,9 @@ from pymodbus.pdu.device import ModbusDeviceIdentification
 from pymodbus.server import ModbusTcpServer
 
 from gateway.adapters.modbus_device import RegisterImageDevice, UnknownUnitDevice
+from gateway.adapters.modbus_sunspec import SunSpecRegion
 from gateway.codec.register_map import RegisterMap
+from gateway.codec.sunspec_device import SunSpecDevice
 from gateway.domain.snapshot import GatewaySnapshot
 from gateway.errors import AdapterError, ConfigError, Problem
 from gateway.runtime.hub import SnapshotHub
@@ -36,18 +38,23 @@ class ModbusOutput:
     name = "modbus"
 
     def __init__(self, settings: ModbusSettings, hub: SnapshotHub, register_map: RegisterMap,
-                 unit_ids: Mapping[str, int]) -> None:
+                 unit_ids: Mapping[str, int], sunspec: SunSpecDevice | None = None) -> None:
         _check_unit_ids(settings.site_unit_id, unit_ids)
         self.ready = asyncio.Event()
         self._settings = settings
         self._hub = hub
         self._map = register_map
+        self._sunspec = None if sunspec is None else SunSpecRegion(sunspec)
         self._site = RegisterImageDevice(register_map.site.not_implemented_image(),
-                                         register_map.site.holding_reserved)
+                                         register_map.site.holding_reserved, self._sunspec)
         self._packs = {pack_id: RegisterImageDevice(register_map.pack.not_implemented_image(),
                                                     register_map.pack.holding_reserved)
                        for pack_id in unit_ids}
         self._unit_ids = dict(unit_ids)
+
+    @property
+    def sunspec(self) -> SunSpecDevice | None:
+        return None if self._sunspec is None else self._sunspec.device
 
     async def run(self) -> None:
         sequence = self._publish(self._hub.latest)
@@ -75,6 +82,8 @@ class ModbusOutput:
     def _publish(self, snapshot: GatewaySnapshot | None) -> int:
         """Encode every unit's image once; return the sequence to wait beyond."""
         self._site.publish(self._map.encode_site(snapshot))
+        if self._sunspec is not None:
+            self._sunspec.publish(snapshot)
         packs = {} if snapshot is None else {pack.pack_id: pack for pack in snapshot.packs}
         for pack_id, device in self._packs.items():
             device.publish(self._map.encode_pack(packs.get(pack_id), snapshot))

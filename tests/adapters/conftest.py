@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
 from gateway.adapters.modbus_server import ModbusOutput
+from gateway.bms.cell_model import load_cell_model
 from gateway.codec.register_map import RegisterMap, load_register_map
+from gateway.codec.sunspec_device import SunSpecDevice, SunSpecIdentity
+from gateway.codec.sunspec_ratings import PackRating
 from gateway.runtime.hub import SnapshotHub
 from gateway.settings import DEFAULT_MAPPINGS_DIR, ModbusSettings
 from tests.ports import free_tcp_port
@@ -48,6 +51,13 @@ class RunningModbus:
             client.close()
 
 
+def sunspec_device_of(unit_ids: Mapping[str, int]) -> SunSpecDevice:
+    """The SunSpec models of a site of 32-cell nmc-200ah packs, one per unit id."""
+    model = load_cell_model(DEFAULT_MAPPINGS_DIR, "nmc-200ah")
+    identity = SunSpecIdentity("bms-gateway", "test bank", "native v1", "0.1.0", "test-site", MODBUS_SITE_UNIT)
+    return SunSpecDevice(identity, [PackRating.of(pack_id, 32, model) for pack_id in unit_ids])
+
+
 @pytest.fixture(scope="session")
 def native_register_map() -> RegisterMap:
     return load_register_map(DEFAULT_MAPPINGS_DIR, "native")
@@ -56,10 +66,10 @@ def native_register_map() -> RegisterMap:
 @pytest.fixture
 async def modbus_server(native_register_map: RegisterMap) -> AsyncIterator[RunningModbus]:
     """ModbusOutput serving the native map: site unit 1, pack-01..04 on 2..5, `pack-99` (never in a
-    snapshot) on 9. Nothing is published yet."""
+    snapshot) on 9, and the SunSpec models on the site unit from 40000. Nothing is published yet."""
     settings = ModbusSettings(host="127.0.0.1", port=free_tcp_port(), site_unit_id=MODBUS_SITE_UNIT)
     hub = SnapshotHub()
-    output = ModbusOutput(settings, hub, native_register_map, MODBUS_PACK_UNITS)
+    output = ModbusOutput(settings, hub, native_register_map, MODBUS_PACK_UNITS, sunspec_device_of(MODBUS_PACK_UNITS))
     task = asyncio.create_task(output.run(), name="modbus-output")
     ready = asyncio.create_task(output.ready.wait())
     done, _ = await asyncio.wait({task, ready}, timeout=5.0, return_when=asyncio.FIRST_COMPLETED)
