@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from gateway.codec.sunspec_device import SunSpecDevice, SunSpecIdentity
 from gateway.codec.sunspec_ratings import PackRating
 from gateway.errors import ConfigError, Problem
 from gateway.runtime.bus_counters import BusCounters
+from gateway.runtime.command_port import CommandPort
 from gateway.runtime.engine import Engine, EngineStores
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.ingest import BusIngest
@@ -77,7 +79,10 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
                         settings.engine.temperature_stale_timeout_s)
     hub = SnapshotHub()
     timings = TickTimings()
-    outputs = _outputs(settings, hub, timings, models)
+    commands = settings.modbus.commands
+    port = CommandPort(commands.heartbeat_timeout_s if settings.modbus.enabled and commands.enabled else None,
+                       time.monotonic())
+    outputs = _outputs(settings, hub, timings, models, port)
     table = MeasurementTable(parameters)
     gateway_buses: list[can.BusABC] = []
     services: list[Service] = []
@@ -109,7 +114,8 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     safety = SafetySettings.of(rules, settings.limits.resolved(), settings.balancing)
     services.append(Engine(settings.engine, settings.site_name, parameters, rules, table, counters, links, hub,
                            stores, on_tick=timings.observe, safety=safety,
-                           admission=admission_gate(settings.admission, parameters.layouts)))
+                           admission=admission_gate(settings.admission, parameters.layouts), port=port,
+                           heartbeat_reaction=commands.heartbeat_reaction))
     services += outputs
     if settings.simulation.enabled:
         services.append(_SimulationService(settings))
@@ -125,14 +131,14 @@ def admission_gate(settings: AdmissionSection, layouts: Sequence[PackLayout]) ->
 
 
 def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings,
-             models: Mapping[str, CellModel]) -> list[Service]:
+             models: Mapping[str, CellModel], port: CommandPort) -> list[Service]:
     """The enabled outputs, their mappings loaded and validated (nothing is bound until they run)."""
     outputs: list[Service] = []
     if settings.modbus.enabled:
         register_map = load_register_map(settings.mappings_dir, settings.modbus.map)
         unit_ids = {p.id: settings.unit_id_of(p) for p in settings.packs}
         sunspec = sunspec_device(settings, models, register_map) if settings.modbus.sunspec else None
-        outputs.append(ModbusOutput(settings.modbus, hub, register_map, unit_ids, sunspec))
+        outputs.append(ModbusOutput(settings.modbus, hub, register_map, unit_ids, sunspec, port))
     if settings.opcua.enabled:
         node_map = load_node_map(settings.mappings_dir, settings.opcua.map)
         outputs.append(OpcUaOutput(settings.opcua, hub, node_map, [p.id for p in settings.packs],
@@ -149,7 +155,7 @@ def sunspec_device(settings: GatewaySettings, models: Mapping[str, CellModel],
                                settings.modbus.site_unit_id)
     ratings = [PackRating.of(p.id, p.series_cells, models[p.cell_model]) for p in settings.packs]
     try:
-        return SunSpecDevice(identity, ratings)
+        return SunSpecDevice(identity, ratings, remote_control=settings.modbus.commands.enabled)
     except ValueError as error:
         raise ConfigError([Problem("settings", "modbus.sunspec", str(error),
                                    "set modbus.sunspec = false, or serve fewer packs per gateway")]) from error

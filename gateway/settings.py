@@ -8,10 +8,11 @@ Loading and error translation live in `gateway.config_loader`.
 from __future__ import annotations
 
 from contextvars import ContextVar
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -144,6 +145,32 @@ class AdmissionSection(_Section):
         return AdmissionSettings(**self.model_dump(exclude={"enabled", "registry"}))
 
 
+HeartbeatReaction = Literal["zero_limits", "disconnect"]
+
+
+class ModbusCommandSettings(_Section):
+    """The Modbus command path (docs/modbus.md, Commands): off unless enabled."""
+
+    enabled: bool = False
+    allowed_clients: tuple[IPvAnyNetwork, ...] = Field(
+        default=(IPv4Network("127.0.0.1/32"),),
+        description="client addresses or networks (CIDR) whose writes are considered; others get exception 01")
+    unlock_code: int | None = Field(default=None, ge=1, le=65535,
+                                    description="written to the unlock register before state-changing commands")
+    unlock_window_s: float = Field(default=30.0, gt=0.0, le=3600.0,
+                                   description="how long an unlock lasts for that client (renewed by each command)")
+    heartbeat_timeout_s: float | None = Field(default=None, gt=0.0, le=3600.0,
+                                              description="EMS heartbeat supervision; none: not supervised")
+    heartbeat_reaction: HeartbeatReaction = Field(
+        default="zero_limits", description="on a lost heartbeat: zero every limit, or also open the contactors")
+
+    @model_validator(mode="after")
+    def _unlock_code_when_enabled(self) -> ModbusCommandSettings:
+        if self.enabled and self.unlock_code is None:
+            raise ValueError("commands are enabled without an unlock_code: set unlock_code = <1..65535>")
+        return self
+
+
 class ModbusSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -152,6 +179,7 @@ class ModbusSettings(_Section):
     first_pack_unit_id: int = Field(default=2, ge=1, le=247)
     map: Identifier = "native"
     sunspec: bool = Field(default=True, description="SunSpec models 1, 802, 803, 804 on the site unit from 40000")
+    commands: ModbusCommandSettings = ModbusCommandSettings()
 
 
 class OpcUaSettings(_Section):

@@ -15,13 +15,17 @@ from collections.abc import Mapping
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.pdu.device import ModbusDeviceIdentification
 from pymodbus.server import ModbusTcpServer
+from pymodbus.server.requesthandler import ServerRequestHandler
 
+from gateway.adapters.modbus_commands import CURRENT_CLIENT, ClientInfo, CommandGate, UnitCommands
 from gateway.adapters.modbus_device import RegisterImageDevice, UnknownUnitDevice
 from gateway.adapters.modbus_sunspec import SunSpecRegion
+from gateway.adapters.modbus_sunspec_commands import SunSpecCommands
 from gateway.codec.register_map import RegisterMap
 from gateway.codec.sunspec_device import SunSpecDevice
 from gateway.domain.snapshot import GatewaySnapshot
 from gateway.errors import AdapterError, ConfigError, Problem
+from gateway.runtime.command_port import CommandPort
 from gateway.runtime.hub import SnapshotHub
 from gateway.settings import ModbusSettings
 
@@ -38,17 +42,22 @@ class ModbusOutput:
     name = "modbus"
 
     def __init__(self, settings: ModbusSettings, hub: SnapshotHub, register_map: RegisterMap,
-                 unit_ids: Mapping[str, int], sunspec: SunSpecDevice | None = None) -> None:
+                 unit_ids: Mapping[str, int], sunspec: SunSpecDevice | None = None,
+                 port: CommandPort | None = None) -> None:
         _check_unit_ids(settings.site_unit_id, unit_ids)
         self.ready = asyncio.Event()
         self._settings = settings
         self._hub = hub
         self._map = register_map
+        self.gate = CommandGate(settings.commands, port or CommandPort(), list(unit_ids))
         self._sunspec = None if sunspec is None else SunSpecRegion(sunspec)
+        sunspec_commands = None if sunspec is None else SunSpecCommands(self.gate, sunspec.layout)
         self._site = RegisterImageDevice(register_map.site.not_implemented_image(),
-                                         register_map.site.holding_reserved, self._sunspec)
+                                         register_map.site.holding_reserved, UnitCommands(self.gate, None),
+                                         self._sunspec, sunspec_commands)
         self._packs = {pack_id: RegisterImageDevice(register_map.pack.not_implemented_image(),
-                                                    register_map.pack.holding_reserved)
+                                                    register_map.pack.holding_reserved,
+                                                    UnitCommands(self.gate, pack_id))
                        for pack_id in unit_ids}
         self._unit_ids = dict(unit_ids)
 
@@ -60,7 +69,7 @@ class ModbusOutput:
         sequence = self._publish(self._hub.latest)
         devices = {self._settings.site_unit_id: self._site}
         devices.update({self._unit_ids[pack_id]: device for pack_id, device in self._packs.items()})
-        server = ModbusTcpServer(
+        server = _ClientAwareTcpServer(
             _UnitTable(devices),
             address=(self._settings.host, self._settings.port),
             identity=self._identity(),
@@ -86,7 +95,12 @@ class ModbusOutput:
             self._sunspec.publish(snapshot)
         packs = {} if snapshot is None else {pack.pack_id: pack for pack in snapshot.packs}
         for pack_id, device in self._packs.items():
-            device.publish(self._map.encode_pack(packs.get(pack_id), snapshot))
+            pack = packs.get(pack_id)
+            device.publish(self._map.encode_pack(pack, snapshot))
+            if pack is not None:
+                device.commands.disconnected = pack.disconnect_requested
+                device.commands.balancing_enabled = pack.balancing_enabled
+        self._site.commands.disconnected = bool(packs) and all(p.disconnect_requested for p in packs.values())
         return -1 if snapshot is None else snapshot.sequence
 
     def _identity(self) -> ModbusDeviceIdentification:
@@ -96,6 +110,30 @@ class ModbusOutput:
             "ModelName": f"register map {self._map.name}",
             "MajorMinorRevision": str(self._map.version),
         })
+
+
+class _ClientHandler(ServerRequestHandler):
+    """Serves one connection; each request runs with the client's address (and role) in CURRENT_CLIENT."""
+
+    async def handle_request(self) -> None:
+        token = CURRENT_CLIENT.set(client_of(self.transport))
+        try:
+            await super().handle_request()  # type: ignore[no-untyped-call]
+        finally:
+            CURRENT_CLIENT.reset(token)
+
+
+class _ClientAwareTcpServer(ModbusTcpServer):
+    def callback_new_connection(self) -> _ClientHandler:
+        return _ClientHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
+
+
+def client_of(transport: object) -> ClientInfo | None:
+    get_extra_info = getattr(transport, "get_extra_info", None)
+    if get_extra_info is None:
+        return None
+    peer = get_extra_info("peername")
+    return None if not peer else ClientInfo(str(peer[0]))
 
 
 class _UnitTable(ModbusServerContext):

@@ -102,6 +102,8 @@ _PACK_ATTRIBUTES: dict[str, str] = {
     "balancing_remaining_s": "s",
     "admission_status": "",
     "admission_reasons": "",
+    "disconnect_requested": "",
+    "balancing_enabled": "",
 }
 
 _PACK_ARRAYS: dict[str, str] = {
@@ -135,6 +137,7 @@ _SITE_ATTRIBUTES: dict[str, str] = {
     "discharge_power_limit_w": "W",
     "packs_eligible": "",
     "packs_admitted": "",
+    "ems_heartbeat": "",
 }
 
 _ALARM_SEVERITIES: dict[str, tuple[Severity, ...]] = {

@@ -65,10 +65,11 @@ class _Points:
 class SunSpecDevice:
     """Encodes the whole SunSpec register block for a snapshot; static parts are encoded once."""
 
-    def __init__(self, identity: SunSpecIdentity, packs: Sequence[PackRating]) -> None:
+    def __init__(self, identity: SunSpecIdentity, packs: Sequence[PackRating], remote_control: bool = False) -> None:
         self.layout = lay_out(len(packs))
         self.bank = BankRating.of(packs)
         self.identity = identity
+        self.remote_control = remote_control  # the command path is enabled: LocRemCtl reads REMOTE
         self._exponents = self._scale_exponents()
         self._static = self._static_image()
 
@@ -139,7 +140,7 @@ class SunSpecDevice:
         points.set("WChaRteMax", bank.charge_power_w)
         points.set("WDisChaRteMax", bank.discharge_power_w)
         points.set("Typ", points.symbol("Typ", "LITHIUM_ION"))
-        points.set("LocRemCtl", points.symbol("LocRemCtl", "LOCAL"))
+        points.set("LocRemCtl", points.symbol("LocRemCtl", "REMOTE" if self.remote_control else "LOCAL"))
         points.set("Evt2", 0)
 
     def encode(self, snapshot: GatewaySnapshot | None) -> Image:
@@ -172,6 +173,9 @@ class SunSpecDevice:
         points.set("Evt1", _or(event_bits(a, points.block.points["Evt1"].symbols) for a in alarms))
         points.set("EvtVnd1", _or(vendor_bits(a) for a in alarms))
         points.set("EvtVnd2", site.latched_mask)
+        seen = [p for p in packs if p is not None]
+        every_disconnected = bool(seen) and all(p.disconnect_requested for p in seen)
+        points.set("SetOp", points.symbol("SetOp", "DISCONNECT" if every_disconnected else "CONNECT"))
         voltages = across([(p.pack_voltage_v, i) for i, p in online])
         points.set("V", site.voltage_v)
         points.set("VMax", voltages.highest)
@@ -265,6 +269,7 @@ class SunSpecDevice:
         points.set(prefix + "StrEvt2", 0)
         points.set(prefix + "StrEvtVnd1", vendor_bits(pack.alarms))
         points.set(prefix + "StrEvtVnd2", pack.latched_mask)
+        points.set(prefix + "StrSetCon", points.symbol(prefix + "StrSetCon", _connection_symbol(pack)))
 
     @staticmethod
     def _string_status(points: _Points, name: str, pack: PackSnapshot) -> int:
@@ -308,8 +313,13 @@ class SunSpecDevice:
         points.set("Evt2", 0)
         points.set("EvtVnd1", vendor_bits(pack.alarms))
         points.set("EvtVnd2", pack.latched_mask)
+        points.set("SetCon", points.symbol("SetCon", _connection_symbol(pack)))
         points.set(module + "ModSoC", 100.0 * pack.soc)
         points.set(module + "ModSoH", 100.0 * pack.soh)
+
+
+def _connection_symbol(pack: PackSnapshot) -> str:
+    return "DISCONNECT_STRING" if pack.disconnect_requested else "CONNECT_STRING"
 
 
 def _contactor_fault(pack: PackSnapshot) -> bool:

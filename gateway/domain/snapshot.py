@@ -94,6 +94,8 @@ class PackSnapshot:
     balancing_remaining_s: float = math.nan  # bleeding time still needed (inf: a cell beyond 32 needs it)
     admission_status: AdmissionStatus = AdmissionStatus.ADMITTED
     admission_reasons: int = 0  # AdmissionReason bits the gate finds now (docs/admission.md)
+    disconnect_requested: bool = False  # a client asked to disconnect the pack (limits zero, contactor open)
+    balancing_enabled: bool = True  # a client may switch balancing off
 
     @property
     def admitted(self) -> bool:
@@ -199,6 +201,7 @@ class SiteSnapshot:
     discharge_power_limit_w: float = math.nan
     packs_eligible: int = 0  # online, admitted, with the contactor closed: the packs that carry the site current
     packs_admitted: int = 0
+    ems_heartbeat: int = 0  # 0 not supervised, 1 received, 2 lost (gateway.runtime.command_port.HeartbeatState)
 
     @property
     def power_w(self) -> float:

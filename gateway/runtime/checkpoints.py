@@ -83,8 +83,8 @@ def _document(state: BmsState, pack: int, cells: int) -> dict[str, Any]:
 
 def checkpoints_of(state: BmsState, parameters: PackParameters, rules: ProtectionRules,
                    admission: Sequence[Mapping[str, Any]] | None = None) -> list[PackCheckpoint]:
-    """Every pack whose estimator has started, which has a latched trip or which was admitted; `admission`: per
-    pack, the admission's document (gateway.runtime.pack_admission), saved alongside."""
+    """Every pack whose estimator has started, which has a latched trip, which was admitted or which a client
+    disconnected; `admission`: per pack, the admission's and the remote control's documents, saved alongside."""
     extra = admission or [{} for _ in parameters.layouts]
     return [
         PackCheckpoint(layout.pack_id, layout.cell_model.cell_id, layout.series_cells,
@@ -92,6 +92,7 @@ def checkpoints_of(state: BmsState, parameters: PackParameters, rules: Protectio
         for i, layout in enumerate(parameters.layouts)
         if bool(state.estimator.ekf.initialised[i, : layout.series_cells].all())
         or bool(state.protection.latched[:, i].any()) or bool(extra[i].get("admission.granted"))
+        or bool(extra[i].get("control.disconnected")) or bool(extra[i].get("control.balancing_disabled"))
     ]
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,12 +18,14 @@ from gateway.bms.inputs import BoolArray
 from gateway.bms.pack_parameters import PackParameters
 from gateway.bms.protection_rules import ProtectionRules
 from gateway.bms.step import BmsOutputs, BmsState, SafetySettings, bms_step
+from gateway.domain.alarms import Severity
 from gateway.domain.events import BmsEvent, EventKind
 from gateway.domain.measurement import CommandKind
 from gateway.errors import AdapterError
 from gateway.runtime.balancing_commands import BalancingCommander
 from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.checkpoints import checkpoints_of, restore
+from gateway.runtime.command_port import CommandPort, HeartbeatState
 from gateway.runtime.contactor_requests import ContactorRequester
 from gateway.runtime.fast_trip import FastTrip
 from gateway.runtime.hub import SnapshotHub
@@ -31,10 +33,11 @@ from gateway.runtime.measurements import MeasurementTable
 from gateway.runtime.operator_commands import OperatorAction, OperatorCommand, gather, outcomes
 from gateway.runtime.pack_admission import PackAdmission
 from gateway.runtime.pack_link import PackLink
+from gateway.runtime.remote_control import RemoteControl
 from gateway.runtime.safety_events import protection_events
 from gateway.runtime.slot_reset import reset_slots
-from gateway.runtime.snapshot_builder import build_snapshot
-from gateway.settings import EngineSettings
+from gateway.runtime.snapshot_builder import RemoteFlags, build_snapshot
+from gateway.settings import EngineSettings, HeartbeatReaction
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,8 @@ class Engine:
                  rules: ProtectionRules, table: MeasurementTable, counters: Sequence[BusCounters],
                  links: Sequence[PackLink], hub: SnapshotHub, stores: EngineStores,
                  on_tick: TickObserver | None = None, safety: SafetySettings | None = None,
-                 admission: AdmissionGate | None = None) -> None:
+                 admission: AdmissionGate | None = None, port: CommandPort | None = None,
+                 heartbeat_reaction: HeartbeatReaction = "zero_limits") -> None:
         self.name = "engine"
         self.ready = asyncio.Event()
         self._settings = settings
@@ -83,13 +87,18 @@ class Engine:
         self._empty = BmsState.empty(parameters, self._rules)
         self.state = self._empty
         self.admission = PackAdmission(admission, parameters.pack_count)
+        self.control = RemoteControl(parameters.pack_count)
+        self.port = port or CommandPort()
+        self._heartbeat_reaction = heartbeat_reaction
+        self._heartbeat = HeartbeatState.NOT_SUPERVISED
         self._previous: BmsOutputs | None = None
         store = stores.state
         if store is not None:
             saved = store.load()
             self.state, restored = restore(self.state, parameters, saved, rules)
-            self.admission.restore({i: saved[pack_id].state for i, pack_id in enumerate(self._pack_ids)
-                                    if pack_id in saved})
+            documents = {i: saved[pack_id].state for i, pack_id in enumerate(self._pack_ids) if pack_id in saved}
+            self.admission.restore(documents)
+            self.control.restore(documents)
             if restored:
                 log.info("restored estimator state of %s from %s", ", ".join(restored), store.path)
         self._sequence = 0
@@ -130,13 +139,16 @@ class Engine:
 
     def submit(self, command: OperatorCommand) -> None:
         """An operator command for the next tick (from any adapter running on the event loop)."""
-        self._pending_commands.append(command)
+        self.port.submit(command)
 
     async def tick(self, now: float, dt_s: float) -> None:
         started = time.perf_counter()
         self._poll_commands(now)
-        commands = gather(self._pending_commands, self._pack_ids)
+        submitted, port_events = self.port.drain()
+        commands = gather(self._pending_commands + submitted, self._pack_ids)
         self._pending_commands = []
+        self.state = self.control.apply(commands.controls, self.state, self._parameters)
+        heartbeat_lost = self._supervise_heartbeat(now, port_events)
         inputs = self._table.inputs(now)
         wall = time.time()
         identities = [self._table.identity(i) for i in range(self._parameters.pack_count)]
@@ -146,14 +158,17 @@ class Engine:
                 self._pack_ids[i] for i in admission.swapped))
             self.state = reset_slots(self.state, self._empty, admission.swapped)
         before = self.state.protection
+        held = self.control.disconnected | heartbeat_lost
         self.state, outputs = bms_step(self.state, inputs, self._parameters, self._rules, dt_s, commands.requests,
-                                       self._safety, admission.admitted)
+                                       self._safety, admission.admitted & ~held)
+        outputs = replace(outputs, balancing=self.control.balancing(outputs.balancing))
         self._follow_identities(self._previous, outputs.fresh)
         self._previous = outputs
-        self._contactors.update(outputs.actions.open_contactor, now)
+        open_requested = self.control.disconnected | (heartbeat_lost & (self._heartbeat_reaction == "disconnect"))
+        self._contactors.update(outputs.actions.open_contactor | open_requested, now)
         self._balancing.update(outputs.balancing.mask, now)
-        events = admission.events + protection_events(before, self.state.protection, self._rules, outputs.quantities,
-                                                      self._pack_ids, wall, commands.operators)
+        events = port_events + admission.events + protection_events(
+            before, self.state.protection, self._rules, outputs.quantities, self._pack_ids, wall, commands.operators)
         if commands.commands:
             results, command_events = outcomes(commands, self.state.protection, self._rules, wall,
                                                admission.outcomes)
@@ -168,10 +183,24 @@ class Engine:
         snapshot = build_snapshot(self._sequence, self._site_name, self._parameters, inputs, self.state,
                                   outputs, self._rules, identities,
                                   self.admission.state if self.admission.enabled else None,
-                                  tuple(c.statistics() for c in self._counters), duration)
+                                  tuple(c.statistics() for c in self._counters), duration,
+                                  RemoteFlags(self.control.disconnected, self.control.balancing_disabled,
+                                              int(self._heartbeat)))
         await self._hub.publish(snapshot)
         if self._on_tick is not None:
             self._on_tick(time.perf_counter() - started)
+
+    def _supervise_heartbeat(self, now: float, events: list[BmsEvent]) -> BoolArray:
+        """Per pack: the EMS heartbeat is lost (every pack, or none); each loss and return is an event."""
+        state = self.port.heartbeat_state(now)
+        if state != self._heartbeat and state is not HeartbeatState.NOT_SUPERVISED:
+            lost = state is HeartbeatState.LOST
+            reaction = self._heartbeat_reaction.replace("_", " ")
+            events.append(BmsEvent(time.time(), "site", EventKind.COMMAND, "ems_heartbeat",
+                                   Severity.ALARM if lost else Severity.NONE,
+                                   detail=f"EMS heartbeat lost: {reaction}" if lost else "EMS heartbeat received"))
+        self._heartbeat = state
+        return np.full(self._parameters.pack_count, state is HeartbeatState.LOST)
 
     def _poll_commands(self, now: float) -> None:
         queue = self._stores.commands
@@ -256,7 +285,8 @@ class Engine:
         if self._store is None:
             return
         try:
-            self._store.save(checkpoints_of(self.state, self._parameters, self._rules, self.admission.documents()))
+            documents = [a | c for a, c in zip(self.admission.documents(), self.control.documents(), strict=True)]
+            self._store.save(checkpoints_of(self.state, self._parameters, self._rules, documents))
         except AdapterError as error:
             if not self._store_failing:
                 log.error("%s; estimator state is kept in memory and retried", error)

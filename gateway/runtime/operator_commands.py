@@ -5,6 +5,7 @@ A reset clears only the latched trips whose condition has cleared; the outcome s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,6 +21,15 @@ class OperatorAction(StrEnum):
     ACKNOWLEDGE = "acknowledge"
     RESET = "reset"
     ADMIT = "admit"
+    SET_SOC = "set_soc"  # recalibration: every cell of the pack starts again at `value` (0..1)
+    CONNECT = "connect"  # lift a client's disconnect request
+    DISCONNECT = "disconnect"  # zero limits and request the contactor open until a connect
+    BALANCING_ON = "balancing_on"
+    BALANCING_OFF = "balancing_off"
+
+
+CONTROL_ACTIONS = frozenset({OperatorAction.SET_SOC, OperatorAction.CONNECT, OperatorAction.DISCONNECT,
+                             OperatorAction.BALANCING_ON, OperatorAction.BALANCING_OFF})
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class OperatorCommand:
     action: OperatorAction
     operator: str
     id: int = 0  # the queue's id, to report the outcome back
+    value: float = math.nan  # SET_SOC: the SoC (0..1)
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class TickCommands:
     requests: OperatorRequests
     operators: dict[int, str]  # pack index -> who asked (acknowledge, reset)
     admits: dict[int, str]  # pack index -> who asks to admit the pack
+    controls: tuple[tuple[OperatorCommand, int], ...]  # CONTROL_ACTIONS for known packs, in order
     commands: tuple[tuple[OperatorCommand, int | None], ...]  # each with its pack index (None: unknown pack)
 
 
@@ -44,6 +56,7 @@ def gather(commands: Sequence[OperatorCommand], pack_ids: tuple[str, ...]) -> Ti
     reset = np.zeros(packs, dtype=bool)
     operators: dict[int, str] = {}
     admits: dict[int, str] = {}
+    controls: list[tuple[OperatorCommand, int]] = []
     indexed = []
     for command in commands:
         pack = pack_ids.index(command.pack_id) if command.pack_id in pack_ids else None
@@ -53,9 +66,12 @@ def gather(commands: Sequence[OperatorCommand], pack_ids: tuple[str, ...]) -> Ti
         if command.action is OperatorAction.ADMIT:
             admits[pack] = command.operator
             continue
+        if command.action in CONTROL_ACTIONS:
+            controls.append((command, pack))
+            continue
         (reset if command.action is OperatorAction.RESET else acknowledge)[pack] = True
         operators[pack] = command.operator
-    return TickCommands(OperatorRequests(acknowledge, reset), operators, admits, tuple(indexed))
+    return TickCommands(OperatorRequests(acknowledge, reset), operators, admits, tuple(controls), tuple(indexed))
 
 
 def outcomes(tick: TickCommands, after: ProtectionState, rules: ProtectionRules, now: float,
@@ -72,6 +88,8 @@ def outcomes(tick: TickCommands, after: ProtectionState, rules: ProtectionRules,
         elif command.action is OperatorAction.RESET:
             still = sorted({rules[int(i)].code.label for i in np.nonzero(after.latched[:, pack])[0]})
             outcome = "done" if not still else f"refused for {', '.join(still)}: condition still present"
+        elif command.action is OperatorAction.SET_SOC:
+            outcome = f"done: every cell starts again at {100.0 * command.value:.2f} %"
         else:
             outcome = "done"
         results.append((command, outcome))

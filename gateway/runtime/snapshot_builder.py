@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 import numpy as np
 
 from gateway.bms.admission import AdmissionState
-from gateway.bms.inputs import BmsInputs
+from gateway.bms.inputs import BmsInputs, BoolArray
 from gateway.bms.pack_parameters import PackParameters
 from gateway.bms.protection import ProtectionState
 from gateway.bms.protection_rules import ProtectionRule
@@ -48,11 +49,21 @@ def _row(values: np.ndarray, count: int) -> tuple[float, ...]:
     return tuple(values[:count].tolist())
 
 
+@dataclass(frozen=True)
+class RemoteFlags:
+    """What clients set through the command path (gateway.runtime.remote_control, command_port)."""
+
+    disconnected: BoolArray
+    balancing_disabled: BoolArray
+    ems_heartbeat: int  # HeartbeatState value
+
+
 def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, inputs: BmsInputs,
                    state: BmsState, outputs: BmsOutputs, rules: tuple[ProtectionRule, ...],
                    identities: Sequence[PackIdentity | None], admission: AdmissionState | None,
-                   buses: tuple[BusStatistics, ...], tick_duration_s: float) -> GatewaySnapshot:
-    """`admission` None: admission is off (every pack admitted)."""
+                   buses: tuple[BusStatistics, ...], tick_duration_s: float,
+                   remote: RemoteFlags | None = None) -> GatewaySnapshot:
+    """`admission` None: admission is off (every pack admitted); `remote` None: no client set anything."""
     packs = []
     usage = state.usage
     cell = outputs.cells
@@ -123,7 +134,7 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
             unacknowledged_mask=int(outputs.unacknowledged_mask[i]),
             cooling_request=bool(outputs.actions.cooling[i]),
             heating_request=bool(outputs.actions.heating[i]),
-            contactor_open_request=bool(outputs.actions.open_contactor[i]),
+            contactor_open_request=bool(outputs.actions.open_contactor[i]) or bool(remote and remote.disconnected[i]),
             active_alarms=present,
             charge_power_limit_w=float(limits.power_charge_w[i]),
             discharge_power_limit_w=float(limits.power_discharge_w[i]),
@@ -140,6 +151,10 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
             balancing_remaining_s=float(balancing.remaining_s[i]),
             admission_status=AdmissionStatus(int(admission_status[i])),
             admission_reasons=int(admission_reasons[i]),
+            disconnect_requested=bool(remote.disconnected[i]) if remote else False,
+            balancing_enabled=not remote.balancing_disabled[i] if remote else True,
         ))
-    return GatewaySnapshot(sequence, time.time(), site_name, tuple(packs), aggregate_site(packs), buses,
-                           tick_duration_s)
+    site = aggregate_site(packs)
+    if remote is not None:
+        site = replace(site, ems_heartbeat=remote.ems_heartbeat)
+    return GatewaySnapshot(sequence, time.time(), site_name, tuple(packs), site, buses, tick_duration_s)

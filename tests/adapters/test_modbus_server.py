@@ -158,6 +158,7 @@ def expected_pack(pack: PackSnapshot, snapshot: GatewaySnapshot, map_version: in
         "balancing_mask": pack.balancing_mask, "cell_soc_spread": pack.cell_soc_spread * 100,
         "balancing_excess": pack.balancing_excess_ah, "balancing_remaining": pack.balancing_remaining_s,
         "admission_status": int(pack.admission_status), "admission_reasons": pack.admission_reasons,
+        "disconnect_requested": int(pack.disconnect_requested), "balancing_enabled": int(pack.balancing_enabled),
     }
 
 
@@ -185,6 +186,7 @@ def expected_site(site: SiteSnapshot, snapshot: GatewaySnapshot, map_version: in
         "latched_trip_mask": site.latched_mask, "unacknowledged_mask": site.unacknowledged_mask,
         "charge_power_limit": site.charge_power_limit_w, "discharge_power_limit": site.discharge_power_limit_w,
         "packs_eligible": site.packs_eligible, "packs_admitted": site.packs_admitted,
+        "ems_heartbeat_state": site.ems_heartbeat,
     }
 
 
@@ -296,9 +298,9 @@ async def test_a_newer_snapshot_replaces_the_image(modbus_server: RunningModbus,
 
 
 @pytest.mark.parametrize(("unit_id", "address", "count"), [
-    (2, 305, 10),  # runs past the last pack register (311)
-    (2, 312, 1),
-    (MODBUS_SITE_UNIT, 41, 2),
+    (2, 307, 10),  # runs past the last pack register (313)
+    (2, 314, 1),
+    (MODBUS_SITE_UNIT, 42, 2),
     (MODBUS_SITE_UNIT, 1000, 1),
 ])
 async def test_reads_outside_the_map_are_illegal_addresses(
@@ -309,11 +311,11 @@ async def test_reads_outside_the_map_are_illegal_addresses(
     assert response.exception_code == ILLEGAL_ADDRESS
 
 
-async def test_holding_registers_are_a_reserved_block(modbus_server: RunningModbus,
+async def test_holding_registers_are_the_command_block(modbus_server: RunningModbus,
                                                       client: AsyncModbusTcpClient) -> None:
     inside = await client.read_holding_registers(0, count=16, device_id=2)
     assert not inside.isError()
-    assert inside.registers == [0] * 16
+    assert inside.registers == [0, 0, 0, 0, 1, 1] + [0] * 10  # locked; connected; balancing allowed
     outside = await client.read_holding_registers(10, count=10, device_id=MODBUS_SITE_UNIT)
     assert outside.isError()
     assert outside.exception_code == ILLEGAL_ADDRESS

@@ -80,8 +80,8 @@ def test_native_map_loads_with_both_units(native: RegisterMap) -> None:
     assert native.pack.entry("cell_voltage").count == 32
     assert native.pack.entry("cell_soc").count == 32
     assert native.pack.entry("temperature").count == 48
-    assert native.pack.size == 312
-    assert native.site.size == 42
+    assert native.pack.size == 314
+    assert native.site.size == 43
     assert native.pack.holding_reserved.contains(0, 16)
     assert not native.pack.holding_reserved.contains(15, 2)
 
@@ -102,7 +102,7 @@ def test_pack_scaling_and_signs(native: RegisterMap) -> None:
     image = native.encode_pack(pack, snapshot)
     unit = native.pack
     assert image.dtype == np.uint16
-    assert image.shape == (312,)
+    assert image.shape == (314,)
     assert words(image, unit, "map_version") == [1]
     assert u32(image, unit, "snapshot_sequence") == 70_000
     assert words(image, unit, "pack_state") == [1]

@@ -1,0 +1,217 @@
+"""The Modbus command path: holding-register writes validated, authorised and turned into engine commands.
+
+Off unless `[modbus.commands] enabled`. A write is considered only from an allowed client address (and, on
+Modbus/TCP Security, a certificate whose role is `operator`); every state-changing command also needs the client
+to have written the unlock code within `unlock_window_s`. Exceptions: 01 when writes are not allowed for this
+client or it is not unlocked, 02 for an address that is no command register, 03 for a value the register does not
+accept. Every write except the EMS heartbeat is an event with the client's address (docs/modbus.md, Commands).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from ipaddress import ip_address
+
+from pymodbus.constants import ExcCodes
+
+from gateway.domain.events import BmsEvent, EventKind
+from gateway.runtime.command_port import CommandPort
+from gateway.runtime.operator_commands import OperatorAction, OperatorCommand
+from gateway.settings import ModbusCommandSettings
+
+SITE = "site"
+OPERATOR_ROLE = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    host: str
+    role: str | None = None  # from the client certificate on Modbus/TCP Security; None on plain TCP
+
+
+CURRENT_CLIENT: ContextVar[ClientInfo | None] = ContextVar("bmsgw_modbus_client", default=None)
+
+Actions = Callable[[int], list[tuple[OperatorAction, float]]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRegister:
+    offset: int  # holding register address in the unit's command block
+    name: str
+    low: int  # accepted raw values, inclusive
+    high: int
+    description: str
+    actions: Actions | None = None  # None: unlock or heartbeat, handled by the gate itself
+
+
+def _one(action: OperatorAction) -> Actions:
+    return lambda _: [(action, float("nan"))]
+
+
+def connection_actions(raw: int) -> list[tuple[OperatorAction, float]]:
+    return [(OperatorAction.CONNECT if raw == 1 else OperatorAction.DISCONNECT, float("nan"))]
+
+
+def _balancing(raw: int) -> list[tuple[OperatorAction, float]]:
+    return [(OperatorAction.BALANCING_ON if raw == 1 else OperatorAction.BALANCING_OFF, float("nan"))]
+
+
+def _set_soc(raw: int) -> list[tuple[OperatorAction, float]]:
+    return [(OperatorAction.SET_SOC, raw / 10000.0)]
+
+
+def acknowledge_and_reset(_: int) -> list[tuple[OperatorAction, float]]:
+    return [(OperatorAction.ACKNOWLEDGE, float("nan")), (OperatorAction.RESET, float("nan"))]
+
+
+UNLOCK = CommandRegister(0, "unlock", 1, 65535, "write the configured unlock code; reads 1 while this client is "
+                         "unlocked, else 0")
+HEARTBEAT = CommandRegister(1, "ems_heartbeat", 0, 65535, "the EMS writes a changing value at least every "
+                            "heartbeat_timeout_s; reads the last value")
+SITE_COMMANDS = (
+    UNLOCK, HEARTBEAT,
+    CommandRegister(2, "acknowledge_all", 1, 1, "1: acknowledge every present alarm of every pack",
+                    _one(OperatorAction.ACKNOWLEDGE)),
+    CommandRegister(3, "reset_all", 1, 1, "1: reset the latched trips of every pack whose condition has cleared",
+                    _one(OperatorAction.RESET)),
+    CommandRegister(4, "connection_all", 1, 2, "1: connect every pack, 2: disconnect every pack (zero limits, "
+                    "contactor open request); reads 2 while every pack is disconnected, else 1", connection_actions),
+)
+PACK_COMMANDS = (
+    UNLOCK,
+    CommandRegister(1, "acknowledge", 1, 1, "1: acknowledge every present alarm of this pack",
+                    _one(OperatorAction.ACKNOWLEDGE)),
+    CommandRegister(2, "reset", 1, 1, "1: reset this pack's latched trips whose condition has cleared",
+                    _one(OperatorAction.RESET)),
+    CommandRegister(3, "set_soc", 0, 10000, "SoC recalibration in 0.01 %: every cell starts again there "
+                    "(sigma 2 %)", _set_soc),
+    CommandRegister(4, "connection", 1, 2, "1: connect, 2: disconnect (zero limits, contactor open request, "
+                    "kept across restarts); reads the present request", connection_actions),
+    CommandRegister(5, "balancing", 0, 1, "1: balancing allowed, 0: off for this pack; reads the present setting",
+                    _balancing),
+)
+
+
+class CommandGate:
+    """Authorisation, unlock windows and the hand-over to the engine, shared by every unit and SunSpec."""
+
+    def __init__(self, settings: ModbusCommandSettings, port: CommandPort, pack_ids: Sequence[str]) -> None:
+        self.settings = settings
+        self.port = port
+        self.pack_ids = tuple(pack_ids)
+        self._unlocked_until: dict[str, float] = {}
+
+    def client(self) -> ClientInfo | ExcCodes:
+        """The client of the request being served, if it may write at all."""
+        client = CURRENT_CLIENT.get()
+        if not self.settings.enabled or client is None:
+            return ExcCodes.ILLEGAL_FUNCTION
+        if client.role is not None and client.role != OPERATOR_ROLE:
+            return ExcCodes.ILLEGAL_FUNCTION
+        try:
+            address = ip_address(client.host)
+        except ValueError:
+            return ExcCodes.ILLEGAL_FUNCTION
+        if not any(address in network for network in self.settings.allowed_clients):
+            return ExcCodes.ILLEGAL_FUNCTION
+        return client
+
+    def unlocked(self, client: ClientInfo | None) -> bool:
+        return client is not None and self._unlocked_until.get(client.host, 0.0) >= time.monotonic()
+
+    def unlock(self, client: ClientInfo, code: int, pack_id: str) -> ExcCodes | None:
+        if code != self.settings.unlock_code:
+            self.record(pack_id, "unlock", client, "refused: wrong unlock code")
+            return ExcCodes.ILLEGAL_VALUE
+        self._unlocked_until[client.host] = time.monotonic() + self.settings.unlock_window_s
+        self.record(pack_id, "unlock", client, f"unlocked for {self.settings.unlock_window_s:g} s")
+        return None
+
+    def run(self, client: ClientInfo, name: str, packs: Sequence[str], actions: list[tuple[OperatorAction, float]],
+            unit: str) -> ExcCodes | None:
+        """A validated state-changing command: queued for the engine if the client is unlocked."""
+        if not self.unlocked(client):
+            self.record(unit, name, client, "refused: not unlocked (write the unlock code first)")
+            return ExcCodes.ILLEGAL_FUNCTION
+        self._unlocked_until[client.host] = time.monotonic() + self.settings.unlock_window_s
+        operator = operator_of(client)
+        for pack_id in packs:
+            for action, value in actions:
+                self.port.submit(OperatorCommand(pack_id, action, operator, value=value))
+        return None
+
+    def heartbeat(self, value: int) -> None:
+        self.port.heartbeat(value, time.monotonic())
+
+    def record(self, pack_id: str, name: str, client: ClientInfo, detail: str) -> None:
+        self.port.record(BmsEvent(time.time(), pack_id, EventKind.COMMAND, name, operator=operator_of(client),
+                                  detail=detail))
+
+
+def operator_of(client: ClientInfo) -> str:
+    return f"modbus {client.host}" + (f" ({client.role})" if client.role else "")
+
+
+class UnitCommands:
+    """The command registers of one unit (the site, or one pack) in its holding-register block."""
+
+    def __init__(self, gate: CommandGate, pack_id: str | None) -> None:
+        self.gate = gate
+        self.pack_id = pack_id
+        self.registers = {r.offset: r for r in (PACK_COMMANDS if pack_id else SITE_COMMANDS)}
+        self.disconnected = False  # the present request, for reads (from the latest snapshot)
+        self.balancing_enabled = True
+
+    @property
+    def unit(self) -> str:
+        return self.pack_id or SITE
+
+    def write(self, address: int, values: Sequence[int]) -> ExcCodes | None:
+        client = self.gate.client()
+        if isinstance(client, ExcCodes):
+            return client
+        chosen = [(self.registers.get(address + i), raw) for i, raw in enumerate(values)]
+        for register, raw in chosen:
+            if register is None:
+                self.gate.record(self.unit, f"register {address}", client, "refused: no command register there")
+                return ExcCodes.ILLEGAL_ADDRESS
+            if not register.low <= raw <= register.high:
+                self.gate.record(self.unit, register.name, client, f"refused: value {raw} outside "
+                                 f"{register.low}..{register.high}")
+                return ExcCodes.ILLEGAL_VALUE
+        for register, raw in chosen:
+            assert register is not None
+            outcome = self._execute(client, register, raw)
+            if outcome is not None:
+                return outcome
+        return None
+
+    def _execute(self, client: ClientInfo, register: CommandRegister, raw: int) -> ExcCodes | None:
+        if register is UNLOCK:
+            return self.gate.unlock(client, raw, self.unit)
+        if register is HEARTBEAT:
+            self.gate.heartbeat(raw)
+            return None
+        assert register.actions is not None
+        packs = [self.pack_id] if self.pack_id else list(self.gate.pack_ids)
+        return self.gate.run(client, register.name, packs, register.actions(raw), self.unit)
+
+    def read(self, address: int, count: int) -> list[int]:
+        client = CURRENT_CLIENT.get()
+        values = []
+        for offset in range(address, address + count):
+            register = self.registers.get(offset)
+            if register is UNLOCK:
+                values.append(int(self.gate.unlocked(client)))
+            elif register is HEARTBEAT:
+                values.append(self.gate.port.heartbeat_value)
+            elif register is not None and register.name.startswith("connection"):
+                values.append(2 if self.disconnected else 1)
+            elif register is not None and register.name == "balancing":
+                values.append(int(self.balancing_enabled))
+            else:
+                values.append(0)
+        return values
