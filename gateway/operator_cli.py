@@ -10,7 +10,7 @@ import time
 from contextlib import closing
 
 from gateway.adapters.command_queue import CommandQueue
-from gateway.runtime.operator_commands import OperatorAction
+from gateway.domain.operator_actions import OperatorAction
 from gateway.store_location import add_store_arguments, existing_store
 
 _HELP = {

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from pymodbus.constants import ExcCodes
 
-from gateway.adapters.modbus_commands import SITE, CommandGate, acknowledge_and_reset, connection_actions
+from gateway.adapters.modbus_commands import SITE, CommandGate
+from gateway.codec.command_registers import acknowledge_and_reset, connection_actions
 from gateway.codec.sunspec_device import BATTERY, LITHIUM_BANK, LITHIUM_STRING
 from gateway.codec.sunspec_layout import ModelBlock, PointSlot, SunSpecLayout
 

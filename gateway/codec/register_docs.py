@@ -11,7 +11,8 @@ import io
 from collections.abc import Iterator
 from typing import Literal
 
-from gateway.codec.register_map import RegisterEntry, RegisterMap, ReservedBlock, UnitMap
+from gateway.codec.command_registers import PACK_COMMANDS, SITE_COMMANDS
+from gateway.codec.register_map import RegisterEntry, RegisterMap, UnitMap
 from gateway.domain.alarms import ALARM_DESCRIPTIONS, AlarmCode
 from gateway.settings import GatewaySettings
 
@@ -42,9 +43,10 @@ def render_csv(register_map: RegisterMap) -> str:
                 writer.writerow((unit.kind, "input", address, modbus_reference("input", address), name,
                                  entry.type, entry.words_per_value, _number(entry.scale), entry.unit,
                                  description))
-        block = unit.holding_reserved
-        writer.writerow((unit.kind, "holding", block.address, modbus_reference("holding", block.address),
-                         "reserved", "uint16", block.count, "1", "", _reserved_text(block)))
+        for register in SITE_COMMANDS if unit.kind == "site" else PACK_COMMANDS:
+            writer.writerow((unit.kind, "holding", register.offset, modbus_reference("holding", register.offset),
+                             register.name, "uint16", 1, "1", "", f"command, accepts {register.low}..{register.high}: "
+                             f"{register.description}"))
     return out.getvalue()
 
 
@@ -86,13 +88,15 @@ def render_markdown(register_map: RegisterMap, settings: GatewaySettings) -> str
         "and negative when discharging.",
         "- **Freshness**: `snapshot_sequence` increases with every engine tick; a value that does not "
         "change means the gateway stopped publishing. Registers are refreshed once per snapshot.",
-        "- **Holding registers** are reserved for commands: they read as 0, and every write (function "
-        "codes 06, 16, 22, 23) is refused with exception 01 (illegal function). Coils and discrete "
-        "inputs are not served (exception 01).",
+        "- **Holding registers** 0-15 of each unit are its command block (below, *Commands*); the site unit "
+        "also serves the SunSpec models from holding register 40000 (*SunSpec*). Function codes 22 and 23, "
+        "coils and discrete inputs are not served (exception 01).",
         "",
     ]
     for unit in (register_map.site, register_map.pack):
         lines += _unit_section(unit, settings)
+    lines += _commands_section(settings)
+    lines += sunspec_section()
     lines += _alarm_bits_section()
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -128,14 +132,17 @@ def _unit_section(unit: UnitMap, settings: GatewaySettings) -> list[str]:
     last = block.address + block.count - 1
     lines += [
         "",
-        "### Holding registers (function code 03)",
+        "### Holding registers (function codes 03, 06, 16): the command block",
         "",
-        "| Address | Reference | Name | Words | Description |",
-        "|---:|---|---|---:|---|",
-        f"| {block.address}-{last} | {modbus_reference('holding', block.address)}-"
-        f"{modbus_reference('holding', last)} | reserved | {block.count} | {_reserved_text(block)} |",
-        "",
+        "| Address | Reference | Name | Accepts | Description |",
+        "|---:|---|---|---|---|",
     ]
+    registers = SITE_COMMANDS if unit.kind == "site" else PACK_COMMANDS
+    lines += [f"| {r.offset} | {modbus_reference('holding', r.offset)} | `{r.name}` | {r.low}..{r.high} | "
+              f"{r.description} |" for r in registers]
+    first_free = max(r.offset for r in registers) + 1
+    lines += [f"| {first_free}-{last} | {modbus_reference('holding', first_free)}-{modbus_reference('holding', last)}"
+              f" | *(reserved)* | | reads 0; writes get exception 02 |", ""]
     return lines
 
 
@@ -169,6 +176,77 @@ def _gap_row(first: int, last: int) -> str:
     return f"| {address} | {reference} | *(reserved)* | uint16 | {last - first + 1} | | | reads 0 |"
 
 
+def _commands_section(settings: GatewaySettings) -> list[str]:
+    commands = settings.modbus.commands
+    state = "enabled" if commands.enabled else "disabled (the default)"
+    return [
+        "## Commands",
+        "",
+        f"Writes are {state} in these settings (`[modbus.commands] enabled`). When enabled:",
+        "",
+        "- only clients in `allowed_clients` (addresses or CIDR networks, default `127.0.0.1`) may write; on "
+        "Modbus/TCP Security the client certificate's role must also be `operator`. Any other write gets "
+        "exception 01 (illegal function), as do all writes while commands are disabled;",
+        "- a state-changing command (everything but `unlock` and `ems_heartbeat`) needs the client to have written "
+        "the configured `unlock_code` to `unlock` within `unlock_window_s` (default 30 s, renewed by each "
+        "command); otherwise exception 01 (the server is in the wrong state for the request);",
+        "- an address that is no command register gets exception 02, a value outside *Accepts* exception 03; a "
+        "multiple write (function code 16) is checked whole before anything runs: all or nothing;",
+        "- every write except `ems_heartbeat` is an event in the event log (`bms-gateway events`): kind "
+        "`command`, the register's name, operator `modbus <client address>`, and the outcome (a refusal, "
+        "`unlocked`, or what the engine made of the command: e.g. a reset refused while a condition stands);",
+        "- `ems_heartbeat` (site unit, or SunSpec 802 `CtrlHb`): with `heartbeat_timeout_s` set, the EMS must "
+        "write a changed value at least that often, from the gateway's start. Until it does, and whenever it "
+        "stops, every pack's limits are zero (`heartbeat_reaction = \"zero_limits\"`) and with "
+        "`\"disconnect\"` the contactors are also asked to open; `ems_heartbeat_state` (site input register) "
+        "says 0 not supervised, 1 received, 2 lost. Loss and return are events;",
+        "- `set_soc` restarts every cell's SoC estimate at the value with a 2 % sigma: the filter then corrects it "
+        "from the voltages like any estimate, so a value the voltages contradict (at rest, on a steep OCV) is "
+        "pulled back within seconds;",
+        "- a disconnect holds (limits zero, contactor open request over CAN) until a connect, also across a "
+        "restart; `disconnect_requested` and `balancing_enabled` (pack input registers) show what clients set.",
+        "",
+    ]
+
+
+def sunspec_section() -> list[str]:
+    return [
+        "## SunSpec",
+        "",
+        "The site unit serves SunSpec holding registers from **40000** (`modbus.sunspec`, on by default): the "
+        "marker `SunS`, then model **1** (common: manufacturer `bms-gateway`, model, options = the native map "
+        "and version, version = the gateway's, serial number = the site name, device address = the site unit "
+        "id), **802** (battery base, the bank of all packs), **803** (lithium-ion bank, one string per "
+        "configured pack, in configuration order), one **804** (lithium-ion string) per pack with one module "
+        "holding all its cells, and the end model (`0xFFFF`, length 0). Layouts come from pysunspec2's bundled "
+        "model definitions; a pysunspec2 client's `scan()` finds and decodes them.",
+        "",
+        "- Scale factors are fixed per site from the packs' ratings (the largest value each point can carry "
+        "on this site fits its type): SoC, SoH and DoD 0.01 %, cell voltages 1 mV, temperatures 0.1 degC; "
+        "currents, voltages, power and ratings as coarse as needed. Unknown values read as SunSpec's "
+        "not-implemented values (`0xFFFF`, `0x8000`, `0xFFFFFFFF`, empty strings); 32-bit points are high "
+        "word first whatever the native map's word order.",
+        "- 802: ratings (`AHRtg`, `WHRtg`, `WChaRteMax`, `WDisChaRteMax`) from the cell models; `SoC`, `SoH`, "
+        "`DoD`, `V`, `A`, `W`, `AChaMax` / `ADisChaMax` (the site current limits) as on the native site unit; "
+        "`State`: FAULT with a trip present or latched, CONNECTED when a pack carries the site current, "
+        "STANDBY when packs are online but none connected, else DISCONNECTED; `ChaSt` from the current "
+        "(CHARGING / DISCHARGING beyond 0.005 C, FULL / EMPTY at the ends, else HOLDING; OFF with no pack "
+        "online); `Hb` the snapshot sequence; `LocRemCtl` REMOTE when commands are enabled.",
+        "- Events: `Evt1` bits from the alarms (warning severity sets the `*_WARNING` bit, alarm and trip the "
+        "`*_ALARM` bit; codes without a SunSpec event set OTHER_ALARM / OTHER_WARNING), `EvtVnd1` every present "
+        "alarm code (bit n = code n, as the native masks), `EvtVnd2` the latched trips.",
+        "- 803 / 804: per pack SoC, SoH, current, voltage, cell voltage and temperature extremes with their "
+        "positions (string = 1-based pack, module always 1, *cell* temperature positions are sensor numbers), "
+        "`St` / `StrSt` (enabled = admitted, contactor closed), `ConFail` / `StrConFail`, `NCyc` equivalent full "
+        "cycles, `NCellBal` cells bleeding.",
+        "- Writable (through the command gate above): 802 `AlmRst` (1: acknowledge every alarm and reset the "
+        "cleared trips), `CtrlHb` (the EMS heartbeat), `SetOp` (1 connect, 2 disconnect every pack); 803 "
+        "`StrSetCon` and 804 `SetCon` (1 connect, 2 disconnect that pack; they read the present request). "
+        "The other read-write points are not writable here: exception 02.",
+        "",
+    ]
+
+
 def _alarm_bits_section() -> list[str]:
     lines = [
         "## Alarm bits",
@@ -190,10 +268,6 @@ def _expanded(entry: RegisterEntry) -> Iterator[tuple[int, str, str]]:
     for index in range(entry.count):
         yield (entry.address + index * entry.words_per_value, f"{entry.name}_{index + 1}",
                f"{entry.description} [{index + 1} of {entry.count}]")
-
-
-def _reserved_text(block: ReservedBlock) -> str:
-    return f"{block.description}; reads as 0, writes refused (exception 01)"
 
 
 def _number(value: float) -> str:

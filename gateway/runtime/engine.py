@@ -21,6 +21,7 @@ from gateway.bms.step import BmsOutputs, BmsState, SafetySettings, bms_step
 from gateway.domain.alarms import Severity
 from gateway.domain.events import BmsEvent, EventKind
 from gateway.domain.measurement import CommandKind
+from gateway.domain.operator_actions import OperatorAction
 from gateway.errors import AdapterError
 from gateway.runtime.balancing_commands import BalancingCommander
 from gateway.runtime.bus_counters import BusCounters
@@ -30,7 +31,7 @@ from gateway.runtime.contactor_requests import ContactorRequester
 from gateway.runtime.fast_trip import FastTrip
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.measurements import MeasurementTable
-from gateway.runtime.operator_commands import OperatorAction, OperatorCommand, gather, outcomes
+from gateway.runtime.operator_commands import OperatorCommand, gather, outcomes
 from gateway.runtime.pack_admission import PackAdmission
 from gateway.runtime.pack_link import PackLink
 from gateway.runtime.remote_control import RemoteControl

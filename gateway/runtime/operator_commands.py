@@ -8,28 +8,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 
 from gateway.bms.protection import OperatorRequests, ProtectionState
 from gateway.bms.protection_rules import ProtectionRules
 from gateway.domain.events import BmsEvent, EventKind
-
-
-class OperatorAction(StrEnum):
-    ACKNOWLEDGE = "acknowledge"
-    RESET = "reset"
-    ADMIT = "admit"
-    SET_SOC = "set_soc"  # recalibration: every cell of the pack starts again at `value` (0..1)
-    CONNECT = "connect"  # lift a client's disconnect request
-    DISCONNECT = "disconnect"  # zero limits and request the contactor open until a connect
-    BALANCING_ON = "balancing_on"
-    BALANCING_OFF = "balancing_off"
-
-
-CONTROL_ACTIONS = frozenset({OperatorAction.SET_SOC, OperatorAction.CONNECT, OperatorAction.DISCONNECT,
-                             OperatorAction.BALANCING_ON, OperatorAction.BALANCING_OFF})
+from gateway.domain.operator_actions import CONTROL_ACTIONS, OperatorAction
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from gateway.bms.estimator import start_cells
 from gateway.bms.inputs import BoolArray
 from gateway.bms.pack_parameters import PackParameters
 from gateway.bms.step import BmsState
+from gateway.domain.operator_actions import OperatorAction
 from gateway.domain.states import BalancingStatus
-from gateway.runtime.operator_commands import OperatorAction, OperatorCommand
+from gateway.runtime.operator_commands import OperatorCommand
 
 RECALIBRATED_SOC_SIGMA = 0.02  # a SoC set by a client is trusted this far (1 sigma) and then corrected as usual
 

@@ -15,9 +15,10 @@ from pymodbus.client import AsyncModbusTcpClient
 from gateway.adapters.modbus_server import ModbusOutput
 from gateway.codec.register_map import RegisterMap
 from gateway.domain.events import BmsEvent
+from gateway.domain.operator_actions import OperatorAction
 from gateway.runtime.command_port import CommandPort
 from gateway.runtime.hub import SnapshotHub
-from gateway.runtime.operator_commands import OperatorAction, OperatorCommand
+from gateway.runtime.operator_commands import OperatorCommand
 from gateway.settings import ModbusCommandSettings, ModbusSettings
 from tests.adapters.conftest import MODBUS_PACK_UNITS, MODBUS_SITE_UNIT, sunspec_device_of
 from tests.ports import free_tcp_port

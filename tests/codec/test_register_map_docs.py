@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.codec.command_registers import PACK_COMMANDS, SITE_COMMANDS
 from gateway.codec.register_docs import CSV_COLUMNS, modbus_reference, render_csv, render_markdown
 from gateway.codec.register_map import RegisterMap, load_register_map
 from gateway.config_loader import load_settings
@@ -29,6 +30,11 @@ def test_docs_modbus_md_is_current(native: RegisterMap, monkeypatch: pytest.Monk
     settings = load_settings(None, demo_settings_overrides())  # what `bms-gateway registers` uses
     assert DOCS.read_text(encoding="utf-8") == render_markdown(native, settings), \
         "docs/modbus.md is stale: regenerate with `bms-gateway registers --format md > docs/modbus.md`"
+
+
+def test_docs_modbus_csv_is_current(native: RegisterMap) -> None:
+    assert (DOCS.parent / "modbus.csv").read_text(encoding="utf-8") == render_csv(native), \
+        "docs/modbus.csv is stale: regenerate with `bms-gateway registers --format csv > docs/modbus.csv`"
 
 
 def test_markdown_explains_the_conventions(native: RegisterMap) -> None:
@@ -53,7 +59,7 @@ def test_csv_has_one_row_per_value(native: RegisterMap) -> None:
     rows = list(csv.DictReader(io.StringIO(render_csv(native))))
     assert tuple(rows[0].keys()) == CSV_COLUMNS
     values = sum(entry.values for unit in (native.site, native.pack) for entry in unit.entries)
-    assert len(rows) == values + 2  # plus one reserved holding block per unit
+    assert len(rows) == values + len(SITE_COMMANDS) + len(PACK_COMMANDS)  # plus the command registers
     by_name = {(row["unit"], row["name"]): row for row in rows}
     cell = by_name[("pack", "cell_voltage_1")]
     assert (cell["table"], cell["address"], cell["reference"], cell["type"], cell["words"], cell["scale"],
@@ -61,8 +67,9 @@ def test_csv_has_one_row_per_value(native: RegisterMap) -> None:
     assert by_name[("pack", "temperature_48")]["address"] == "175"
     current = by_name[("site", "site_current")]
     assert (current["type"], current["words"], current["scale"]) == ("int32", "2", "0.1")
-    holding = by_name[("site", "reserved")]
-    assert (holding["table"], holding["reference"], holding["words"]) == ("holding", "40001", "16")
+    holding = by_name[("pack", "set_soc")]
+    assert (holding["table"], holding["reference"], holding["words"]) == ("holding", "40004", "1")
+    assert "accepts 0..10000" in holding["description"]
 
 
 @pytest.mark.parametrize(("table", "address", "reference"), [

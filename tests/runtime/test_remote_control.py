@@ -9,7 +9,8 @@ from gateway.bms.estimator import estimates
 from gateway.bms.pack_parameters import PackLayout, PackParameters
 from gateway.bms.protection_rules import build_rules
 from gateway.bms.step import BmsState
-from gateway.runtime.operator_commands import OperatorAction, OperatorCommand
+from gateway.domain.operator_actions import OperatorAction
+from gateway.runtime.operator_commands import OperatorCommand
 from gateway.runtime.remote_control import RECALIBRATED_SOC_SIGMA, RemoteControl
 from gateway.settings import DEFAULT_MAPPINGS_DIR
 
