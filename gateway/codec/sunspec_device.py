@@ -180,17 +180,9 @@ class SunSpecDevice:
         points.set("V", site.voltage_v)
         points.set("VMax", voltages.highest)
         points.set("VMin", voltages.lowest)
-        cells = [(i, Extremes.of(p.cell_voltage_v)) for i, p in online]
-        highest = across([(e.highest, i) for i, e in cells])
-        lowest = across([(e.lowest, i) for i, e in cells])
         mean = [v for _, p in online for v in p.cell_voltage_v if v == v]
-        points.set("CellVMax", highest.highest)
-        points.set("CellVMaxStr", highest.highest_at)
-        points.set("CellVMaxMod", 1 if cells else None)
-        points.set("CellVMin", lowest.lowest)
-        points.set("CellVMinStr", lowest.lowest_at)
-        points.set("CellVMinMod", 1 if cells else None)
-        points.set("CellVAvg", sum(mean) / len(mean) if mean else None)
+        _extremes_over_strings(points, "CellV", [(i, Extremes.of(p.cell_voltage_v)) for i, p in online],
+                               sum(mean) / len(mean) if mean else None)
         points.set("A", site.current_a)
         points.set("AChaMax", site.charge_current_limit_a)
         points.set("ADisChaMax", site.discharge_current_limit_a)
@@ -224,15 +216,7 @@ class SunSpecDevice:
         online = [(i, p) for i, p in enumerate(packs, start=1) if p is not None and p.online]
         points.set("NStrCon", sum(p.contactor_state == ContactorState.CLOSED for _, p in online))
         temperatures = [(i, Extremes.of(p.temperature_c)) for i, p in online]
-        hot = across([(e.highest, i) for i, e in temperatures])
-        cold = across([(e.lowest, i) for i, e in temperatures])
-        points.set("ModTmpMax", hot.highest)
-        points.set("ModTmpMaxStr", hot.highest_at)
-        points.set("ModTmpMaxMod", 1 if temperatures else None)
-        points.set("ModTmpMin", cold.lowest)
-        points.set("ModTmpMinStr", cold.lowest_at)
-        points.set("ModTmpMinMod", 1 if temperatures else None)
-        points.set("ModTmpAvg", across([(e.mean, i) for i, e in temperatures]).mean)
+        _extremes_over_strings(points, "ModTmp", temperatures, across([(e.mean, i) for i, e in temperatures]).mean)
         voltage = across([(p.pack_voltage_v, i) for i, p in online])
         current = across([(p.pack_current_a, i) for i, p in online])
         for prefix, figures in (("StrV", voltage), ("StrA", current)):
@@ -316,6 +300,19 @@ class SunSpecDevice:
         points.set("SetCon", points.symbol("SetCon", _connection_symbol(pack)))
         points.set(module + "ModSoC", 100.0 * pack.soc)
         points.set(module + "ModSoH", 100.0 * pack.soh)
+
+
+def _extremes_over_strings(points: _Points, prefix: str, per_pack: Sequence[tuple[int, Extremes]],
+                           mean: float | None) -> None:
+    """`<prefix>Max`, `...MaxStr`, `...MaxMod`, the same for Min, and `<prefix>Avg` over the packs (strings)."""
+    highest = across([(e.highest, i) for i, e in per_pack])
+    lowest = across([(e.lowest, i) for i, e in per_pack])
+    for end, figure, position in (("Max", highest.highest, highest.highest_at),
+                                  ("Min", lowest.lowest, lowest.lowest_at)):
+        points.set(prefix + end, figure)
+        points.set(prefix + end + "Str", position)
+        points.set(prefix + end + "Mod", 1 if per_pack else None)
+    points.set(prefix + "Avg", mean)
 
 
 def _connection_symbol(pack: PackSnapshot) -> str:
