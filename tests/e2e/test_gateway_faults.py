@@ -98,13 +98,14 @@ def test_the_same_pack_reads_the_same_on_all_outputs_and_matches_the_simulator(g
     # identity answered, the admission gate passed for its 5 s, the limit ramping up from 0
     wait_for(lambda: metric(gateway.scrape(), "bmsgw_pack_admission_status", pack="clean") == 2.0, 20,
              "clean pack admitted")
-    def settled_limit() -> bool:  # past the ramp-up (0.1 C/s): then it moves only with the model's prediction
-        first = metric(gateway.scrape(), "bmsgw_pack_charge_current_limit_amperes", pack="clean")
+    def settled_limits() -> bool:  # past the ramp-up (0.1 C/s): then they move only with the model's prediction
+        names = ("bmsgw_pack_charge_current_limit_amperes", "bmsgw_pack_discharge_current_limit_amperes")
+        first = [metric(gateway.scrape(), name, pack="clean") for name in names]
         time.sleep(0.5)
-        return first > 0 and abs(metric(gateway.scrape(), "bmsgw_pack_charge_current_limit_amperes",
-                                        pack="clean") - first) < 0.5
+        again = [metric(gateway.scrape(), name, pack="clean") for name in names]
+        return all(a > 0 and abs(b - a) < 0.5 for a, b in zip(first, again, strict=True))
 
-    wait_for(settled_limit, 20, "clean pack's charge limit ramped up")
+    wait_for(settled_limits, 30, "clean pack's limits ramped up")
     modbus = asyncio.run(gateway.read_pack_registers(2))
     opcua = asyncio.run(gateway.read_opcua([f"site/packs/clean/{name}" for name in (
         "voltage", "current", "soc", "charge_current_limit", "discharge_current_limit", "temperature_max",
