@@ -13,6 +13,7 @@ import socket
 from collections.abc import Mapping
 
 from pymodbus.datastore import ModbusServerContext
+from pymodbus.logging import Log as PymodbusLog
 from pymodbus.pdu.device import ModbusDeviceIdentification
 from pymodbus.server import ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
@@ -30,6 +31,9 @@ from gateway.runtime.hub import SnapshotHub
 from gateway.settings import ModbusSettings
 
 log = logging.getLogger(__name__)
+# pymodbus appends the last raw frames of every connection to each error it logs: one client's error would put
+# another client's writes (an unlock code) into the log. Keep none.
+PymodbusLog.MAX_FRAMES = 0
 
 MIN_UNIT_ID = 1
 MAX_UNIT_ID = 247
