@@ -36,19 +36,25 @@ class RunningModbus:
         return self.settings.port
 
     async def wait_for_sequence(self, sequence: int, unit_id: int = MODBUS_SITE_UNIT) -> None:
-        """Poll the heartbeat (input registers 2-3) until the output serves snapshot `sequence`."""
+        """Poll the heartbeat on a connection of its own until the output serves snapshot `sequence`."""
         client = AsyncModbusTcpClient("127.0.0.1", port=self.port, timeout=2, retries=0)
         try:
             assert await client.connect()
-            async with asyncio.timeout(5.0):
-                while True:
-                    response = await client.read_input_registers(2, count=2, device_id=unit_id)
-                    assert not response.isError(), response
-                    if (response.registers[0] << 16) | response.registers[1] == sequence:
-                        return
-                    await asyncio.sleep(0.01)
+            await wait_for_sequence(client, unit_id, sequence)
         finally:
             client.close()
+
+
+async def wait_for_sequence(client: AsyncModbusTcpClient, unit_id: int, sequence: int) -> None:
+    """The output encodes in the background: poll the heartbeat (input registers 2-3, high word first) until the
+    unit serves snapshot `sequence`."""
+    async with asyncio.timeout(5.0):
+        while True:
+            response = await client.read_input_registers(2, count=2, device_id=unit_id)
+            assert not response.isError(), response
+            if response.registers == [sequence >> 16, sequence & 0xFFFF]:
+                return
+            await asyncio.sleep(0.005)
 
 
 def sunspec_device_of(unit_ids: Mapping[str, int]) -> SunSpecDevice:
@@ -56,6 +62,17 @@ def sunspec_device_of(unit_ids: Mapping[str, int]) -> SunSpecDevice:
     model = load_cell_model(DEFAULT_MAPPINGS_DIR, "nmc-200ah")
     identity = SunSpecIdentity("bms-gateway", "test bank", "native v1", "0.1.0", "test-site", MODBUS_SITE_UNIT)
     return SunSpecDevice(identity, [PackRating.of(pack_id, 32, model) for pack_id in unit_ids])
+
+
+@pytest.fixture
+async def modbus_client(modbus_server: RunningModbus) -> AsyncIterator[AsyncModbusTcpClient]:
+    """A pymodbus client connected to `modbus_server`."""
+    client = AsyncModbusTcpClient("127.0.0.1", port=modbus_server.port, timeout=2, retries=0)
+    assert await client.connect()
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")

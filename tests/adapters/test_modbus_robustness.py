@@ -36,7 +36,7 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from gateway.runtime.hub import SnapshotHub
 from gateway.settings import EngineSettings
-from tests.adapters.conftest import MODBUS_PACK_UNITS, MODBUS_SITE_UNIT, RunningModbus
+from tests.adapters.conftest import MODBUS_PACK_UNITS, MODBUS_SITE_UNIT, RunningModbus, wait_for_sequence
 from tests.adapters.modbus_raw import (
     MBAP,
     MBAP_SIZE,
@@ -264,32 +264,11 @@ def refused(outcome: Outcome, transaction_id: int) -> bool:
     return answered and (outcome.closed or bool(frames))
 
 
-async def wait_for_sequence(client: AsyncModbusTcpClient, sequence: int) -> None:
-    """The output encodes in the background: poll the site's heartbeat until it shows `sequence`."""
-    async with asyncio.timeout(5.0):
-        while True:
-            response = await client.read_input_registers(2, count=2, device_id=SITE)
-            assert not response.isError(), response
-            if response.registers == [sequence >> 16, sequence & 0xFFFF]:
-                return
-            await asyncio.sleep(0.005)
-
-
 @pytest.fixture
-async def good_client(modbus_server: RunningModbus) -> AsyncIterator[AsyncModbusTcpClient]:
-    client = AsyncModbusTcpClient("127.0.0.1", port=modbus_server.port, timeout=2, retries=0)
-    assert await client.connect()
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@pytest.fixture
-async def served(modbus_server: RunningModbus, good_client: AsyncModbusTcpClient) -> RunningModbus:
+async def served(modbus_server: RunningModbus, modbus_client: AsyncModbusTcpClient) -> RunningModbus:
     """The output (default settings: Modbus commands disabled) with a first snapshot published and served."""
     await modbus_server.hub.publish(make_snapshot(PACKS, FIRST_SEQUENCE))
-    await wait_for_sequence(good_client, FIRST_SEQUENCE)
+    await wait_for_sequence(modbus_client, SITE, FIRST_SEQUENCE)
     return modbus_server
 
 
@@ -344,12 +323,12 @@ BAD_FRAMES = [
 
 @pytest.mark.parametrize("frame", BAD_FRAMES)
 async def test_a_malformed_frame_is_refused_and_other_clients_are_served(
-    served: RunningModbus, good_client: AsyncModbusTcpClient, frame: BadFrame
+    served: RunningModbus, modbus_client: AsyncModbusTcpClient, frame: BadFrame
 ) -> None:
     async with raw_connection(served.port) as bad:
         await bad.send(frame.data)
         outcome, readings = await asyncio.gather(bad.outcome(REFUSAL_WINDOW_S),
-                                                 poll_site(good_client, served, 0.2))
+                                                 poll_site(modbus_client, served, 0.2))
     assert_served(readings)
     await assert_a_new_client_is_served(served)
     require(refused(outcome, frame.transaction_id),
@@ -360,14 +339,14 @@ async def test_a_malformed_frame_is_refused_and_other_clients_are_served(
     "pymodbus FramerSocket.decode never reads the protocol id (MBAP bytes 2-3): a frame of another "
     "protocol is answered as Modbus, with protocol id 0. Fix: discard or close on protocol id != 0"))
 async def test_a_foreign_protocol_id_is_not_answered_as_modbus(
-    served: RunningModbus, good_client: AsyncModbusTcpClient
+    served: RunningModbus, modbus_client: AsyncModbusTcpClient
 ) -> None:
     async with raw_connection(served.port) as bad:
         await bad.send(adu(0x0C01, SITE, READ_SITE_HEAD, protocol_id=0x1234))
         outcome = await bad.outcome(REFUSAL_WINDOW_S)
         if not outcome.closed:
             await assert_connection_usable(bad, served)
-    assert_served(await poll_site(good_client, served, 0.0))
+    assert_served(await poll_site(modbus_client, served, 0.0))
     answered = outcome.data == registers_reply(0x0C01, SITE, site_head(served, FIRST_SEQUENCE))
     require(not answered, f"answered as Modbus: {outcome}")
 
@@ -392,7 +371,7 @@ EXCEPTION_AS_REQUEST = (
                          (0x80, UNKNOWN_FUNCTION), (0x81, EXCEPTION_AS_REQUEST), (0xFF, EXCEPTION_AS_REQUEST)]
 ])
 async def test_an_unknown_function_code_gets_exception_01(
-    served: RunningModbus, good_client: AsyncModbusTcpClient, function_code: int
+    served: RunningModbus, modbus_client: AsyncModbusTcpClient, function_code: int
 ) -> None:
     async with raw_connection(served.port) as connection:
         await connection.send(adu(0x1234, PACK, pdu(function_code, 0, 1)))
@@ -400,7 +379,7 @@ async def test_an_unknown_function_code_gets_exception_01(
         assert len(answer) == MBAP_SIZE + 2, answer.hex(" ")
         assert answer[MBAP_SIZE] & 0x80, f"not an exception response: {answer.hex(' ')}"
         await assert_connection_usable(connection, served)
-    assert_served(await poll_site(good_client, served, 0.0))
+    assert_served(await poll_site(modbus_client, served, 0.0))
     expected = exception_reply(0x1234, PACK, function_code, ILLEGAL_FUNCTION)
     require(answer == expected, f"got {answer.hex(' ')}, expected {expected.hex(' ')}")
 
@@ -429,17 +408,17 @@ REFUSED_REQUESTS = {
 @pytest.mark.parametrize(("unit_id", "request_pdu", "exception_code"), list(REFUSED_REQUESTS.values()),
                          ids=list(REFUSED_REQUESTS))
 async def test_a_refused_request_gets_its_exact_exception_and_the_connection_stays_usable(
-    served: RunningModbus, good_client: AsyncModbusTcpClient, unit_id: int, request_pdu: bytes,
+    served: RunningModbus, modbus_client: AsyncModbusTcpClient, unit_id: int, request_pdu: bytes,
     exception_code: int
 ) -> None:
-    before = await good_client.read_holding_registers(0, count=16, device_id=PACK)
+    before = await modbus_client.read_holding_registers(0, count=16, device_id=PACK)
     async with raw_connection(served.port) as connection:
         await connection.send(adu(0x0E0F, unit_id, request_pdu))
         answer = await connection.response()
         assert answer == exception_reply(0x0E0F, unit_id, request_pdu[0], exception_code), answer.hex(" ")
         await assert_connection_usable(connection, served)
-    assert_served(await poll_site(good_client, served, 0.0))
-    after = await good_client.read_holding_registers(0, count=16, device_id=PACK)
+    assert_served(await poll_site(modbus_client, served, 0.0))
+    after = await modbus_client.read_holding_registers(0, count=16, device_id=PACK)
     assert after.registers == before.registers, "a refused request changed the command block"
 
 
@@ -495,7 +474,7 @@ PIPELINING = (
 @pytest.mark.xfail(raises=Defect, strict=True, reason=PIPELINING)
 @pytest.mark.parametrize("split", ["in one segment", "second cut in half"])
 async def test_pipelined_requests_are_all_answered(
-    served: RunningModbus, good_client: AsyncModbusTcpClient, split: str
+    served: RunningModbus, modbus_client: AsyncModbusTcpClient, split: str
 ) -> None:
     first = read_input_registers(0x0A01, SITE, 0, SITE_HEAD)
     second = read_input_registers(0x0A02, PACK, 0, 1)
@@ -510,7 +489,7 @@ async def test_pipelined_requests_are_all_answered(
     assert not outcome.closed, outcome
     frames = split_frames(outcome.data)
     assert frames[0] == registers_reply(0x0A01, SITE, site_head(served, FIRST_SEQUENCE))
-    assert_served(await poll_site(good_client, served, 0.0))
+    assert_served(await poll_site(modbus_client, served, 0.0))
     answered = [MBAP.unpack_from(frame)[0] for frame in frames]
     require(frames == [frames[0], registers_reply(0x0A02, PACK, [served.register_map.version])],
             f"answered transaction ids {[hex(tid) for tid in answered]}, expected [0xa01, 0xa02]")
@@ -527,23 +506,23 @@ SLOW_REQUESTS = {
 
 @pytest.mark.parametrize(("request_bytes", "cut"), list(SLOW_REQUESTS.values()), ids=list(SLOW_REQUESTS))
 async def test_a_slow_client_is_waited_for_without_holding_up_others(
-    served: RunningModbus, good_client: AsyncModbusTcpClient, request_bytes: bytes, cut: int
+    served: RunningModbus, modbus_client: AsyncModbusTcpClient, request_bytes: bytes, cut: int
 ) -> None:
     async with raw_connection(served.port) as slow:
         await slow.send(request_bytes[:cut])
         async with publishing(served) as publisher:
-            outcome, readings = await asyncio.gather(slow.outcome(0.5), poll_site(good_client, served, 0.5))
+            outcome, readings = await asyncio.gather(slow.outcome(0.5), poll_site(modbus_client, served, 0.5))
         publisher.assert_on_time()
         assert_served(readings, min_advance=5)
         assert outcome.silent, f"pymodbus waits for the rest of a frame (no idle timeout): {outcome}"
-        await wait_for_sequence(good_client, publisher.sequence)
+        await wait_for_sequence(modbus_client, SITE, publisher.sequence)
         await slow.send(request_bytes[cut:])
         transaction_id = MBAP.unpack_from(request_bytes)[0]
         assert await slow.response() == registers_reply(transaction_id, SITE, site_head(served, publisher.sequence))
 
 
 async def test_200_connections_stalled_mid_request_hold_up_nobody(
-    served: RunningModbus, good_client: AsyncModbusTcpClient
+    served: RunningModbus, modbus_client: AsyncModbusTcpClient
 ) -> None:
     requests = [read_input_registers(index, SITE, 0, SITE_HEAD) for index in range(200)]
     async with contextlib.AsyncExitStack() as stack:
@@ -551,11 +530,11 @@ async def test_200_connections_stalled_mid_request_hold_up_nobody(
         for connection, request in zip(stalled, requests, strict=True):
             await connection.send(request[:9])
         async with publishing(served) as publisher:
-            readings = await poll_site(good_client, served, 1.0)
+            readings = await poll_site(modbus_client, served, 1.0)
             await assert_a_new_client_is_served(served)
         publisher.assert_on_time()
         assert_served(readings, min_advance=10)
-        await wait_for_sequence(good_client, publisher.sequence)
+        await wait_for_sequence(modbus_client, SITE, publisher.sequence)
         # the fate of the stalled connections: all still open (no idle timeout), and served once complete
         assert all([await connection.is_open() for connection in stalled])
         for connection, request in zip(stalled, requests, strict=True):
@@ -566,7 +545,7 @@ async def test_200_connections_stalled_mid_request_hold_up_nobody(
 
 
 async def test_a_client_that_never_reads_its_answers_holds_up_nobody(
-    served: RunningModbus, good_client: AsyncModbusTcpClient
+    served: RunningModbus, modbus_client: AsyncModbusTcpClient
 ) -> None:
     sent: set[int] = set()
 
@@ -583,7 +562,7 @@ async def test_a_client_that_never_reads_its_answers_holds_up_nobody(
 
     async with raw_connection(served.port, receive_buffer=4096) as hog:
         async with publishing(served) as publisher:
-            _, readings = await asyncio.gather(flood(hog, 1.0), poll_site(good_client, served, 1.0))
+            _, readings = await asyncio.gather(flood(hog, 1.0), poll_site(modbus_client, served, 1.0))
         publisher.assert_on_time()
         assert_served(readings, min_advance=20)
         # the hog's fate: still connected, and what it finally reads is whole, correct answers
@@ -601,14 +580,14 @@ async def test_a_client_that_never_reads_its_answers_holds_up_nobody(
 # --- many clients -----------------------------------------------------------------------------
 
 async def test_200_concurrent_connections_are_all_served(
-    served: RunningModbus, good_client: AsyncModbusTcpClient
+    served: RunningModbus, modbus_client: AsyncModbusTcpClient
 ) -> None:
     """pymodbus 3.11.4 has no connection limit: all 200 are accepted. Its listen backlog is asyncio's
     default 100, so in a burst of 200 connects some SYNs may be dropped and retried after 1 s."""
     async with publishing(served) as publisher:
         report, readings = await asyncio.gather(
             hammer(served.port, 200, reads=5, duration_s=30.0, unit_id=SITE, map_version=served.register_map.version),
-            poll_site(good_client, served, 1.0))
+            poll_site(modbus_client, served, 1.0))
     assert report.failures == []
     assert (report.connected, report.reads) == (200, 1000)
     assert report.slowest_read_s < MAX_LATENCY_S
@@ -617,7 +596,7 @@ async def test_200_concurrent_connections_are_all_served(
 
 
 async def test_200_hammering_connections_do_not_delay_the_engine(
-    served: RunningModbus, good_client: AsyncModbusTcpClient
+    served: RunningModbus, modbus_client: AsyncModbusTcpClient
 ) -> None:
     """The load runs in its own process (as real clients do), so the event loop shared by the server and
     the engine pays only for serving. See `Publisher.assert_on_time` for the bound."""
@@ -629,7 +608,7 @@ async def test_200_hammering_connections_do_not_delay_the_engine(
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             first = publisher.sequence
-            readings = await poll_site(good_client, served, duration_s)
+            readings = await poll_site(modbus_client, served, duration_s)
             out, err = await asyncio.wait_for(process.communicate(), timeout=30.0)
             published = publisher.sequence - first
         finally:

@@ -12,7 +12,6 @@ import logging
 import math
 import socket
 import struct
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -28,7 +27,13 @@ from gateway.errors import AdapterError, ConfigError
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.service import Service
 from gateway.settings import ModbusSettings
-from tests.adapters.conftest import MODBUS_PACK_UNITS, MODBUS_SITE_UNIT, RunningModbus, free_tcp_port
+from tests.adapters.conftest import (
+    MODBUS_PACK_UNITS,
+    MODBUS_SITE_UNIT,
+    RunningModbus,
+    free_tcp_port,
+    wait_for_sequence,
+)
 from tests.factories import make_snapshot
 
 ILLEGAL_FUNCTION = 0x01
@@ -47,34 +52,13 @@ UNSIGNED = {1: AsyncModbusTcpClient.DATATYPE.UINT16, 2: AsyncModbusTcpClient.DAT
 Expected = dict[str, float | list[float] | None]
 
 
-@pytest.fixture
-async def client(modbus_server: RunningModbus) -> AsyncIterator[AsyncModbusTcpClient]:
-    modbus_client = AsyncModbusTcpClient("127.0.0.1", port=modbus_server.port, timeout=2, retries=0)
-    assert await modbus_client.connect()
-    try:
-        yield modbus_client
-    finally:
-        modbus_client.close()
-
-
-async def read_unit(client: AsyncModbusTcpClient, unit_id: int, size: int) -> list[int]:
+async def read_unit(modbus_client: AsyncModbusTcpClient, unit_id: int, size: int) -> list[int]:
     registers: list[int] = []
     for start in range(0, size, 125):
-        response = await client.read_input_registers(start, count=min(125, size - start), device_id=unit_id)
+        response = await modbus_client.read_input_registers(start, count=min(125, size - start), device_id=unit_id)
         assert not response.isError(), response
         registers += response.registers
     return registers
-
-
-async def wait_for_sequence(client: AsyncModbusTcpClient, unit_id: int, sequence: int) -> None:
-    """The output encodes in the background: poll the heartbeat until it shows `sequence`."""
-    async with asyncio.timeout(5.0):
-        while True:
-            response = await client.read_input_registers(2, count=2, device_id=unit_id)
-            assert not response.isError(), response
-            if client.convert_from_registers(response.registers, UNSIGNED[2]) == sequence:
-                return
-            await asyncio.sleep(0.01)
 
 
 def decode(registers: list[int], entry: RegisterEntry, word_order: WordOrder) -> list[float | None]:
@@ -214,56 +198,56 @@ def alarmed_snapshot(sequence: int = 7) -> GatewaySnapshot:
 
 
 async def test_pack_units_serve_the_snapshot(
-    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+    modbus_server: RunningModbus, modbus_client: AsyncModbusTcpClient
 ) -> None:
     snapshot = alarmed_snapshot()
     await modbus_server.hub.publish(snapshot)
     register_map = modbus_server.register_map
     for pack in snapshot.packs:
         unit_id = MODBUS_PACK_UNITS[pack.pack_id]
-        await wait_for_sequence(client, unit_id, snapshot.sequence)
-        registers = await read_unit(client, unit_id, register_map.pack.size)
+        await wait_for_sequence(modbus_client, unit_id, snapshot.sequence)
+        registers = await read_unit(modbus_client, unit_id, register_map.pack.size)
         assert_unit_matches(register_map.pack, registers, register_map.word_order,
                             expected_pack(pack, snapshot, register_map.version))
 
 
 async def test_signed_values_and_their_words(
-    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+    modbus_server: RunningModbus, modbus_client: AsyncModbusTcpClient
 ) -> None:
     snapshot = alarmed_snapshot()
     await modbus_server.hub.publish(snapshot)
-    await wait_for_sequence(client, 2, snapshot.sequence)
-    current = await client.read_input_registers(8, count=2, device_id=2)  # pack-01: -42.5 A (discharging)
+    await wait_for_sequence(modbus_client, 2, snapshot.sequence)
+    current = await modbus_client.read_input_registers(8, count=2, device_id=2)  # pack-01: -42.5 A (discharging)
     assert current.registers == [0xFFFF, 0x10000 - 425]  # int32, high word first
-    cold = await client.read_input_registers(128, count=5, device_id=3)  # pack-02 temperatures
+    cold = await modbus_client.read_input_registers(128, count=5, device_id=3)  # pack-02 temperatures
     assert cold.registers == [0x10000 - 123, 0x10000 - 75, 0, 44, 0x8000]
 
 
 async def test_site_unit_serves_the_aggregate(
-    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+    modbus_server: RunningModbus, modbus_client: AsyncModbusTcpClient
 ) -> None:
     snapshot = alarmed_snapshot()
     await modbus_server.hub.publish(snapshot)
-    await wait_for_sequence(client, MODBUS_SITE_UNIT, snapshot.sequence)
+    await wait_for_sequence(modbus_client, MODBUS_SITE_UNIT, snapshot.sequence)
     register_map = modbus_server.register_map
-    registers = await read_unit(client, MODBUS_SITE_UNIT, register_map.site.size)
+    registers = await read_unit(modbus_client, MODBUS_SITE_UNIT, register_map.site.size)
     assert_unit_matches(register_map.site, registers, register_map.word_order,
                         expected_site(snapshot.site, snapshot, register_map.version))
 
 
 async def test_offline_and_absent_packs_read_not_implemented(
-    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+    modbus_server: RunningModbus, modbus_client: AsyncModbusTcpClient
 ) -> None:
     snapshot = alarmed_snapshot(sequence=12)
     await modbus_server.hub.publish(snapshot)
-    await wait_for_sequence(client, 9, snapshot.sequence)
+    await wait_for_sequence(modbus_client, 9, snapshot.sequence)
     pack_map = modbus_server.register_map.pack
-    offline = await read_unit(client, MODBUS_PACK_UNITS["pack-03"], pack_map.size)
+    offline = await read_unit(modbus_client, MODBUS_PACK_UNITS["pack-03"], pack_map.size)
     assert decode(offline, pack_map.entry("pack_voltage"), "big") == [None]
     assert decode(offline, pack_map.entry("pack_current"), "big") == [None]
     assert decode(offline, pack_map.entry("online"), "big") == [0]
     assert set(decode(offline, pack_map.entry("cell_voltage"), "big")) == {None}
-    absent = await read_unit(client, MODBUS_PACK_UNITS["pack-99"], pack_map.size)
+    absent = await read_unit(modbus_client, MODBUS_PACK_UNITS["pack-99"], pack_map.size)
     for entry in pack_map.entries:
         values = decode(absent, entry, "big")
         if entry.name == "map_version":
@@ -275,25 +259,25 @@ async def test_offline_and_absent_packs_read_not_implemented(
 
 
 async def test_before_the_first_snapshot_only_the_map_version_is_known(
-    modbus_server: RunningModbus, client: AsyncModbusTcpClient
+    modbus_server: RunningModbus, modbus_client: AsyncModbusTcpClient
 ) -> None:
-    registers = await read_unit(client, MODBUS_SITE_UNIT, modbus_server.register_map.site.size)
+    registers = await read_unit(modbus_client, MODBUS_SITE_UNIT, modbus_server.register_map.site.size)
     for entry in modbus_server.register_map.site.entries:
         values = decode(registers, entry, "big")
         assert values == ([modbus_server.register_map.version] if entry.name == "map_version" else [None])
 
 
 async def test_a_newer_snapshot_replaces_the_image(modbus_server: RunningModbus,
-                                                   client: AsyncModbusTcpClient) -> None:
+                                                   modbus_client: AsyncModbusTcpClient) -> None:
     first = make_snapshot(4, sequence=1)
     await modbus_server.hub.publish(first)
-    await wait_for_sequence(client, 2, 1)
-    soc = await client.read_input_registers(13, count=1, device_id=2)
+    await wait_for_sequence(modbus_client, 2, 1)
+    soc = await modbus_client.read_input_registers(13, count=1, device_id=2)
     assert soc.registers == [5600]
     second = replace(first, sequence=2, packs=(replace(first.packs[0], soc=0.5), *first.packs[1:]))
     await modbus_server.hub.publish(second)
-    await wait_for_sequence(client, 2, 2)
-    soc = await client.read_input_registers(13, count=1, device_id=2)
+    await wait_for_sequence(modbus_client, 2, 2)
+    soc = await modbus_client.read_input_registers(13, count=1, device_id=2)
     assert soc.registers == [5000]
 
 
@@ -304,51 +288,51 @@ async def test_a_newer_snapshot_replaces_the_image(modbus_server: RunningModbus,
     (MODBUS_SITE_UNIT, 1000, 1),
 ])
 async def test_reads_outside_the_map_are_illegal_addresses(
-    modbus_server: RunningModbus, client: AsyncModbusTcpClient, unit_id: int, address: int, count: int
+    modbus_server: RunningModbus, modbus_client: AsyncModbusTcpClient, unit_id: int, address: int, count: int
 ) -> None:
-    response = await client.read_input_registers(address, count=count, device_id=unit_id)
+    response = await modbus_client.read_input_registers(address, count=count, device_id=unit_id)
     assert response.isError()
     assert response.exception_code == ILLEGAL_ADDRESS
 
 
 async def test_holding_registers_are_the_command_block(modbus_server: RunningModbus,
-                                                      client: AsyncModbusTcpClient) -> None:
-    inside = await client.read_holding_registers(0, count=16, device_id=2)
+                                                      modbus_client: AsyncModbusTcpClient) -> None:
+    inside = await modbus_client.read_holding_registers(0, count=16, device_id=2)
     assert not inside.isError()
     assert inside.registers == [0, 0, 0, 0, 1, 1] + [0] * 10  # locked; connected; balancing allowed
-    outside = await client.read_holding_registers(10, count=10, device_id=MODBUS_SITE_UNIT)
+    outside = await modbus_client.read_holding_registers(10, count=10, device_id=MODBUS_SITE_UNIT)
     assert outside.isError()
     assert outside.exception_code == ILLEGAL_ADDRESS
 
 
 async def test_writes_and_bit_tables_are_refused(modbus_server: RunningModbus,
-                                                 client: AsyncModbusTcpClient) -> None:
+                                                 modbus_client: AsyncModbusTcpClient) -> None:
     responses: list[ModbusPDU] = [
-        await client.write_register(0, 1, device_id=2),
-        await client.write_registers(0, [1, 2, 3], device_id=MODBUS_SITE_UNIT),
-        await client.write_register(500, 1, device_id=2),
-        await client.read_coils(0, count=1, device_id=2),
-        await client.read_discrete_inputs(0, count=1, device_id=2),
-        await client.write_coil(0, True, device_id=2),
+        await modbus_client.write_register(0, 1, device_id=2),
+        await modbus_client.write_registers(0, [1, 2, 3], device_id=MODBUS_SITE_UNIT),
+        await modbus_client.write_register(500, 1, device_id=2),
+        await modbus_client.read_coils(0, count=1, device_id=2),
+        await modbus_client.read_discrete_inputs(0, count=1, device_id=2),
+        await modbus_client.write_coil(0, True, device_id=2),
     ]
     for response in responses:
         assert response.isError(), response
         assert response.exception_code == ILLEGAL_FUNCTION
-    still_zero = await client.read_holding_registers(0, count=3, device_id=MODBUS_SITE_UNIT)
+    still_zero = await modbus_client.read_holding_registers(0, count=3, device_id=MODBUS_SITE_UNIT)
     assert still_zero.registers == [0, 0, 0]
 
 
 async def test_unknown_unit_ids_get_an_exception_and_the_server_carries_on(
-    modbus_server: RunningModbus, client: AsyncModbusTcpClient, caplog: pytest.LogCaptureFixture
+    modbus_server: RunningModbus, modbus_client: AsyncModbusTcpClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
     for _ in range(3):
-        response = await client.read_input_registers(0, count=1, device_id=77)
+        response = await modbus_client.read_input_registers(0, count=1, device_id=77)
         assert response.isError()
         assert response.exception_code == GATEWAY_TARGET_NO_RESPONSE
-    refused = await client.write_register(0, 1, device_id=0)
+    refused = await modbus_client.write_register(0, 1, device_id=0)
     assert refused.exception_code == GATEWAY_TARGET_NO_RESPONSE
-    version = await client.read_input_registers(0, count=1, device_id=2)
+    version = await modbus_client.read_input_registers(0, count=1, device_id=2)
     assert version.registers == [modbus_server.register_map.version]
     warnings = [r for r in caplog.records if "unit id 77" in r.getMessage()]
     assert len(warnings) == 1, "an unknown unit id is logged once, not per request"
@@ -367,17 +351,17 @@ GARBAGE = {
 
 @pytest.mark.parametrize("payload", list(GARBAGE.values()), ids=list(GARBAGE))
 async def test_garbage_on_one_connection_does_not_stop_another_client(
-    modbus_server: RunningModbus, client: AsyncModbusTcpClient, payload: bytes
+    modbus_server: RunningModbus, modbus_client: AsyncModbusTcpClient, payload: bytes
 ) -> None:
     await modbus_server.hub.publish(make_snapshot(4, sequence=3))
-    await wait_for_sequence(client, 2, 3)
+    await wait_for_sequence(modbus_client, 2, 3)
     reader, writer = await asyncio.open_connection("127.0.0.1", modbus_server.port)
     try:
         writer.write(payload)
         await writer.drain()
         with contextlib.suppress(TimeoutError, ConnectionError):
             await asyncio.wait_for(reader.read(1024), timeout=0.2)
-        response = await client.read_input_registers(0, count=4, device_id=2)
+        response = await modbus_client.read_input_registers(0, count=4, device_id=2)
         assert response.registers == [modbus_server.register_map.version, 0, 0, 3]
     finally:
         writer.close()

@@ -12,8 +12,8 @@ from pymodbus.client import AsyncModbusTcpClient
 from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
 
 from gateway.domain.alarms import AlarmCode, Severity
-from tests.adapters.conftest import MODBUS_PACK_UNITS, MODBUS_SITE_UNIT, RunningModbus
-from tests.adapters.test_modbus_server import decode, read_unit, wait_for_sequence
+from tests.adapters.conftest import MODBUS_PACK_UNITS, MODBUS_SITE_UNIT, RunningModbus, wait_for_sequence
+from tests.adapters.test_modbus_server import decode, read_unit
 from tests.factories import make_snapshot
 
 ILLEGAL_ADDRESS = 0x02
