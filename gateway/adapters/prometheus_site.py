@@ -34,6 +34,8 @@ _SITE_GAUGES: tuple[tuple[str, str, Callable[[SiteSnapshot], float]], ...] = (
     ("bmsgw_site_packs_eligible", "Packs online, admitted, with the contactor closed (sharing the site current).",
      lambda s: float(s.packs_eligible)),
     ("bmsgw_site_packs_admitted", "Packs admitted.", lambda s: float(s.packs_admitted)),
+    ("bmsgw_site_ems_heartbeat_state", "EMS heartbeat on the Modbus command path: 0 not supervised, 1 received, "
+     "2 lost (limits zero).", lambda s: float(s.ems_heartbeat)),
     ("bmsgw_site_alarm_severity", "Highest active alarm severity: 0 none, 1 warning, 2 alarm, 3 trip.",
      lambda s: float(s.highest_severity)),
 )

@@ -90,14 +90,7 @@ class GatewayProcess:
 
     # Prometheus ---------------------------------------------------------------------------------
     def scrape(self) -> Samples:
-        url = f"http://127.0.0.1:{self.prometheus_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-        samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                samples[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
-        return samples
+        return scrape(self.prometheus_port)
 
     # Modbus -------------------------------------------------------------------------------------
     async def read_pack_registers(self, unit_id: int) -> dict[str, Any]:
@@ -155,6 +148,17 @@ def _decode(entry: RegisterEntry, words: list[int], word_order: str) -> Any:
 def close(a: float | None, b: float | None, tolerance: float) -> bool:
     return a is not None and b is not None and not math.isnan(a) and abs(a - b) <= tolerance
 
+
+
+def scrape(port: int) -> Samples:
+    """Every sample of the Prometheus endpoint on 127.0.0.1:`port`."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
+    return samples
 
 
 def metric(samples: Samples, name: str, **labels: str) -> float:

@@ -18,6 +18,7 @@ from gateway.config_loader import load_settings
 from gateway.domain.snapshot import GatewaySnapshot
 from gateway.domain.states import BalancingStatus
 from gateway.settings import EventLogSettings
+from tests.e2e.gateway_process import metric, scrape
 from tests.ports import free_tcp_port
 
 CODE = 1234
@@ -38,7 +39,7 @@ heartbeat_timeout_s = 1.5
 [opcua]
 enabled = false
 [prometheus]
-enabled = false
+port = {prometheus_port}
 [[buses]]
 name = "bus"
 interface = "virtual"
@@ -87,7 +88,9 @@ async def test_commands_disconnect_recalibrate_and_the_heartbeat_reaction(tmp_pa
     config = tmp_path / "site.toml"
     store = tmp_path / "s.sqlite"
     port = free_tcp_port()
-    config.write_text(CONFIG.format(store=store, port=port, code=CODE, channel=f"remote-{time.monotonic_ns()}"))
+    prometheus_port = free_tcp_port()
+    config.write_text(CONFIG.format(store=store, port=port, code=CODE, channel=f"remote-{time.monotonic_ns()}",
+                                    prometheus_port=prometheus_port))
     gateway = build_gateway(load_settings(config))
     stop = asyncio.Event()
     runner = asyncio.create_task(run_gateway(gateway, stop))
@@ -111,10 +114,16 @@ async def test_commands_disconnect_recalibrate_and_the_heartbeat_reaction(tmp_pa
         assert held.packs[0].contactor_open_request
         assert held.packs[1].charge_current_limit_a > 0.0  # the other pack carries on
         assert (await client.read_holding_registers(4, count=1, device_id=PACK_1)).registers == [2]
+        samples = await asyncio.to_thread(scrape, prometheus_port)
+        assert metric(samples, "bmsgw_pack_disconnect_requested", pack="pack-01") == 1.0
+        assert metric(samples, "bmsgw_pack_disconnect_requested", pack="pack-02") == 0.0
+        assert metric(samples, "bmsgw_site_ems_heartbeat_state") == 1.0
         await client.write_register(0, CODE, device_id=PACK_2)
         assert not (await client.write_registers(3, [2000, 1, 0], device_id=PACK_2)).isError()  # SoC, balancing
         recalibrated = await until(gateway, lambda s: s.packs[1].balancing_status == BalancingStatus.OFF)
         assert not recalibrated.packs[1].balancing_enabled
+        samples = await asyncio.to_thread(scrape, prometheus_port)
+        assert metric(samples, "bmsgw_pack_balancing_enabled", pack="pack-02") == 0.0
         heartbeat.cancel()
         lost_at = time.monotonic()
         lost = await until(gateway, lambda s: s.site.ems_heartbeat == 2)
