@@ -119,8 +119,12 @@ class ModbusOutput:
 class _ClientHandler(ServerRequestHandler):
     """Serves one connection; each request runs with the client's address (and role) in CURRENT_CLIENT."""
 
+    _client: ClientInfo | None = None
+
     async def handle_request(self) -> None:
-        token = CURRENT_CLIENT.set(client_of(self.transport))
+        if self._client is None:
+            self._client = client_of(self.transport)  # once per connection, not per request
+        token = CURRENT_CLIENT.set(self._client)
         try:
             await super().handle_request()  # type: ignore[no-untyped-call]
         finally:

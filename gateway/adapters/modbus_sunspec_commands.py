@@ -7,56 +7,74 @@ read-write points (DA, SocRsvMax, SoCRsvMin, SetInvState, StrSetEna, SetEna) are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from pymodbus.constants import ExcCodes
 
 from gateway.adapters.modbus_commands import SITE, CommandGate
 from gateway.codec.command_registers import acknowledge_and_reset, connection_actions
 from gateway.codec.sunspec_device import BATTERY, LITHIUM_BANK, LITHIUM_STRING
-from gateway.codec.sunspec_layout import ModelBlock, PointSlot, SunSpecLayout
+from gateway.codec.sunspec_layout import ModelBlock, SunSpecLayout
+from gateway.domain.operator_actions import OperatorAction
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    name: str  # for the event log: `sunspec <model>.<point>`
+    packs: tuple[str, ...]  # what the command acts on; empty for the heartbeat
+    accepted: tuple[int, ...]
+    actions: Callable[[int], list[tuple[OperatorAction, float]]] | None  # None: the EMS heartbeat
 
 
 class SunSpecCommands:
     def __init__(self, gate: CommandGate, layout: SunSpecLayout) -> None:
         self.gate = gate
-        self._points = layout.writable_points()
-        strings = [block for block in layout.blocks if block.model_id == LITHIUM_STRING]
-        self._pack_of_block = {id(block): index for index, block in enumerate(strings)}
+        self._writable = layout.writable_points()
+        self._targets = _supported(layout, gate.pack_ids)
 
     def write(self, address: int, values: Sequence[int]) -> ExcCodes | None:
         client = self.gate.client()
         if isinstance(client, ExcCodes):
             return client
-        if len(values) != 1 or address not in self._points:
+        if len(values) != 1 or address not in self._writable:
             self.gate.record(SITE, f"sunspec register {address}", client, "refused: not a writable SunSpec point "
                              "(one register per write)")
             return ExcCodes.ILLEGAL_ADDRESS
-        block, slot = self._points[address]
-        raw = values[0]
-        name = f"sunspec {block.model_id}.{slot.name}"
-        packs = self._packs(block, slot)
-        if block.model_id == BATTERY and slot.name == "CtrlHb":
+        target, raw = self._targets.get(address), values[0]
+        if target is None:
+            block, slot = self._writable[address]
+            self.gate.record(SITE, f"sunspec {block.model_id}.{slot.name}", client,
+                             "refused: this point is not writable in this gateway")
+            return ExcCodes.ILLEGAL_ADDRESS
+        if target.actions is None:
             self.gate.heartbeat(raw)
             return None
-        if packs is None:
-            self.gate.record(SITE, name, client, "refused: this point is not writable in this gateway")
-            return ExcCodes.ILLEGAL_ADDRESS
-        reset = block.model_id == BATTERY and slot.name == "AlmRst"
-        if raw not in ((1,) if reset else (1, 2)):
-            self.gate.record(SITE, name, client, f"refused: value {raw} not accepted")
+        unit = target.packs[0] if len(target.packs) == 1 else SITE
+        if raw not in target.accepted:
+            self.gate.record(unit, target.name, client, f"refused: value {raw} not accepted")
             return ExcCodes.ILLEGAL_VALUE
-        actions = acknowledge_and_reset(raw) if reset else connection_actions(raw)
-        return self.gate.run(client, name, packs, actions, packs[0] if len(packs) == 1 else SITE)
+        return self.gate.run(client, target.name, target.packs, target.actions(raw), unit)
 
-    def _packs(self, block: ModelBlock, slot: PointSlot) -> list[str] | None:
-        """The packs a supported point acts on; None: not supported."""
-        every = list(self.gate.pack_ids)
-        if block.model_id == BATTERY and slot.name in ("AlmRst", "SetOp"):
-            return every
-        if block.model_id == LITHIUM_BANK and slot.name.endswith(".StrSetCon"):
-            index = int(slot.name.split("[")[1].split("]")[0]) - 1
-            return [every[index]]
-        if block.model_id == LITHIUM_STRING and slot.name == "SetCon":
-            return [every[self._pack_of_block[id(block)]]]
-        return None
+
+def _supported(layout: SunSpecLayout, pack_ids: Sequence[str]) -> dict[int, _Target]:
+    """The supported writable points by address."""
+    every = tuple(pack_ids)
+    targets: dict[int, _Target] = {}
+
+    def add(block: ModelBlock, point: str, packs: tuple[str, ...], accepted: tuple[int, ...],
+            actions: Callable[[int], list[tuple[OperatorAction, float]]] | None) -> None:
+        targets[block.points[point].address] = _Target(f"sunspec {block.model_id}.{point}", packs, accepted, actions)
+
+    strings = [block for block in layout.blocks if block.model_id == LITHIUM_STRING]
+    for block in layout.blocks:
+        if block.model_id == BATTERY:
+            add(block, "CtrlHb", (), (), None)
+            add(block, "AlmRst", every, (1,), acknowledge_and_reset)
+            add(block, "SetOp", every, (1, 2), connection_actions)
+        elif block.model_id == LITHIUM_BANK:
+            for index, pack in enumerate(every, start=1):
+                add(block, f"string[{index}].StrSetCon", (pack,), (1, 2), connection_actions)
+    for block, pack in zip(strings, every, strict=True):
+        add(block, "SetCon", (pack,), (1, 2), connection_actions)
+    return targets
