@@ -16,9 +16,9 @@ from pymodbus.datastore import ModbusServerContext
 from pymodbus.logging import Log as PymodbusLog
 from pymodbus.pdu.device import ModbusDeviceIdentification
 from pymodbus.server import ModbusTcpServer
-from pymodbus.server.requesthandler import ServerRequestHandler
 
-from gateway.adapters.modbus_commands import CURRENT_CLIENT, ClientInfo, CommandGate, UnitCommands
+from gateway.adapters.modbus_commands import CommandGate, UnitCommands
+from gateway.adapters.modbus_connection import ModbusConnection
 from gateway.adapters.modbus_device import RegisterImageDevice, UnknownUnitDevice
 from gateway.adapters.modbus_sunspec import SunSpecRegion
 from gateway.adapters.modbus_sunspec_commands import SunSpecCommands
@@ -116,32 +116,9 @@ class ModbusOutput:
         })
 
 
-class _ClientHandler(ServerRequestHandler):
-    """Serves one connection; each request runs with the client's address (and role) in CURRENT_CLIENT."""
-
-    _client: ClientInfo | None = None
-
-    async def handle_request(self) -> None:
-        if self._client is None:
-            self._client = client_of(self.transport)  # once per connection, not per request
-        token = CURRENT_CLIENT.set(self._client)
-        try:
-            await super().handle_request()  # type: ignore[no-untyped-call]
-        finally:
-            CURRENT_CLIENT.reset(token)
-
-
 class _ClientAwareTcpServer(ModbusTcpServer):
-    def callback_new_connection(self) -> _ClientHandler:
-        return _ClientHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
-
-
-def client_of(transport: object) -> ClientInfo | None:
-    get_extra_info = getattr(transport, "get_extra_info", None)
-    if get_extra_info is None:
-        return None
-    peer = get_extra_info("peername")
-    return None if not peer else ClientInfo(str(peer[0]))
+    def callback_new_connection(self) -> ModbusConnection:
+        return ModbusConnection(self)
 
 
 class _UnitTable(ModbusServerContext):

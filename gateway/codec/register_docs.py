@@ -91,6 +91,11 @@ def render_markdown(register_map: RegisterMap, settings: GatewaySettings) -> str
         "- **Holding registers** 0-15 of each unit are its command block (below, *Commands*); the site unit "
         "also serves the SunSpec models from holding register 40000 (*SunSpec*). Function codes 22 and 23, "
         "coils and discrete inputs are not served (exception 01).",
+        "- **Connections**: a client may send several requests without waiting (pipelining); they are answered "
+        "in order, and a client that sends more than 16 ahead of reading its answers is not read until it "
+        "catches up. An unknown function code gets exception 01. A frame whose MBAP protocol id is not 0 or "
+        "whose length is outside 2..254, or a request too short for its function code, closes that "
+        "connection (the stream cannot be re-synchronised); other clients are not affected.",
         "",
     ]
     for unit in (register_map.site, register_map.pack):

@@ -10,10 +10,9 @@ a snapshot every 20 ms and records how late each one was: the engine shares the 
 the server, so a late publication is a delayed engine tick (`Publisher` separates the loop's own
 work from garbage collections and from CPU time taken by other processes).
 
-What pymodbus 3.11.4 does is asserted as it is. Where it falls short of the issue, the test
-states the wanted behaviour and raises `Defect`; those cases are `xfail(strict=True, raises=Defect)`
-with the diagnosis, so any other failure in them (a client not served, say) still fails the run,
-and a pymodbus upgrade that fixes one turns it into an XPASS that fails until the mark is removed.
+pymodbus 3.11.4's own connection handler failed 16 of these cases (unbounded MBAP lengths, foreign
+protocol ids, pipelined requests, unknown function codes answered with a fixed frame);
+`gateway.adapters.modbus_connection` frames requests itself and says why in its docstring.
 """
 
 from __future__ import annotations
@@ -70,15 +69,6 @@ PUBLISH_PERIOD_S = 0.02  # the stand-in engine publishes faster, to see the imag
 MAX_LATENCY_S = 1.0  # a well-behaved client's read while a bad client misbehaves
 REFUSAL_WINDOW_S = 0.5  # time the server gets to answer or close after a bad frame
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Defect(AssertionError):
-    """The server lacks a behaviour the issue asks for (each use is an xfail naming the cause)."""
-
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise Defect(message)
 
 
 # --- the well-behaved side --------------------------------------------------------------------
@@ -275,19 +265,6 @@ async def served(modbus_server: RunningModbus, modbus_client: AsyncModbusTcpClie
 # --- malformed frames -------------------------------------------------------------------------
 
 READ_SITE_HEAD = pdu(0x04, 0, SITE_HEAD)
-UNBOUNDED_LENGTH = (
-    "pymodbus FramerSocket.decode trusts the MBAP length and ignores the protocol id: it waits for "
-    "`length` more bytes (up to 65535) and never checks length <= 254, so the connection hangs, "
-    "swallowing the client's next requests. Fix: close the connection on protocol id != 0 or length "
-    "outside 2..254 (a framer or ServerRequestHandler subclass; later pymodbus caps its receive buffer, "
-    "PRs #2991/#3026, which may or may not close such connections)"
-)
-EMPTY_PDU = (
-    "pymodbus FramerSocket.decode returns an empty PDU for MBAP length 0 or 1, and FramerBase.handleFrame "
-    "then consumes 6-7 bytes without an answer: the rest of the frame is read as the next MBAP header, so "
-    "the connection silently desynchronises (no exception, no close). Fix: treat length < 2 as a framing "
-    "error and close the connection"
-)
 
 
 @dataclass(frozen=True)
@@ -297,27 +274,21 @@ class BadFrame:
 
 
 BAD_FRAMES = [
-    pytest.param(BadFrame(adu(0x0B01, SITE, READ_SITE_HEAD, length=0), 0x0B01), id="MBAP length 0",
-                 marks=pytest.mark.xfail(raises=Defect, strict=True, reason=EMPTY_PDU)),
-    pytest.param(BadFrame(adu(0x0B02, SITE, READ_SITE_HEAD, length=1), 0x0B02), id="MBAP length 1",
-                 marks=pytest.mark.xfail(raises=Defect, strict=True, reason=EMPTY_PDU)),
+    pytest.param(BadFrame(adu(0x0B01, SITE, READ_SITE_HEAD, length=0), 0x0B01), id="MBAP length 0"),
+    pytest.param(BadFrame(adu(0x0B02, SITE, READ_SITE_HEAD, length=1), 0x0B02), id="MBAP length 1"),
     pytest.param(BadFrame(adu(0x0B03, SITE, READ_SITE_HEAD, length=2), 0x0B03),
                  id="MBAP length 2: function code only"),
     pytest.param(BadFrame(adu(0x0B04, SITE, READ_SITE_HEAD, length=4), 0x0B04),
                  id="MBAP length shorter than the bytes sent"),
     pytest.param(BadFrame(adu(0x0B05, SITE, READ_SITE_HEAD, length=300), 0x0B05),
-                 id="MBAP length 300 (above 254)",
-                 marks=pytest.mark.xfail(raises=Defect, strict=True, reason=UNBOUNDED_LENGTH)),
+                 id="MBAP length 300 (above 254)"),
     pytest.param(BadFrame(adu(0x0B06, SITE, READ_SITE_HEAD + bytes(range(256)) * 4, length=0xFFFF), 0x0B06),
-                 id="MBAP length 0xFFFF with 1 KiB",
-                 marks=pytest.mark.xfail(raises=Defect, strict=True, reason=UNBOUNDED_LENGTH)),
+                 id="MBAP length 0xFFFF with 1 KiB"),
     pytest.param(BadFrame(adu(0x0B07, SITE, b"\x04\x00"), 0x0B07), id="FC4 PDU cut short"),
     pytest.param(BadFrame(adu(0x0B08, PACK, pdu(0x10, 0, 100, tail=b"\xc8\x00\x01")), 0x0B08),
                  id="FC16 announcing more registers than it carries"),
-    pytest.param(BadFrame(bytes((i * 37 + 11) % 256 for i in range(300)), 0x0B30), id="garbage bytes",
-                 marks=pytest.mark.xfail(raises=Defect, strict=True, reason=UNBOUNDED_LENGTH)),
-    pytest.param(BadFrame(b"GET / HTTP/1.1\r\nHost: gateway\r\n\r\n", 0x4745), id="HTTP request",
-                 marks=pytest.mark.xfail(raises=Defect, strict=True, reason=UNBOUNDED_LENGTH)),
+    pytest.param(BadFrame(bytes((i * 37 + 11) % 256 for i in range(300)), 0x0B30), id="garbage bytes"),
+    pytest.param(BadFrame(b"GET / HTTP/1.1\r\nHost: gateway\r\n\r\n", 0x4745), id="HTTP request"),
 ]
 
 
@@ -331,13 +302,10 @@ async def test_a_malformed_frame_is_refused_and_other_clients_are_served(
                                                  poll_site(modbus_client, served, 0.2))
     assert_served(readings)
     await assert_a_new_client_is_served(served)
-    require(refused(outcome, frame.transaction_id),
-            f"neither an exception response nor a closed connection within {REFUSAL_WINDOW_S} s: {outcome}")
+    assert refused(outcome, frame.transaction_id), (
+        f"neither an exception response nor a closed connection within {REFUSAL_WINDOW_S} s: {outcome}")
 
 
-@pytest.mark.xfail(raises=Defect, strict=True, reason=(
-    "pymodbus FramerSocket.decode never reads the protocol id (MBAP bytes 2-3): a frame of another "
-    "protocol is answered as Modbus, with protocol id 0. Fix: discard or close on protocol id != 0"))
 async def test_a_foreign_protocol_id_is_not_answered_as_modbus(
     served: RunningModbus, modbus_client: AsyncModbusTcpClient
 ) -> None:
@@ -348,27 +316,13 @@ async def test_a_foreign_protocol_id_is_not_answered_as_modbus(
             await assert_connection_usable(bad, served)
     assert_served(await poll_site(modbus_client, served, 0.0))
     answered = outcome.data == registers_reply(0x0C01, SITE, site_head(served, FIRST_SEQUENCE))
-    require(not answered, f"answered as Modbus: {outcome}")
+    assert not answered, f"answered as Modbus: {outcome}"
 
 
-UNKNOWN_FUNCTION = (
-    "pymodbus ServerRequestHandler.callback_data answers an undecodable request with the hard-coded "
-    "ExceptionResponse(40, ILLEGAL_FUNCTION) and never copies the request's MBAP: the reply is "
-    "00 00 00 00 00 03 01 A8 01 (transaction id 0, unit 1, function 0xA8) whatever was sent, so a client "
-    "matching by transaction id discards it and times out. Upstream issue pymodbus#2990, fixed by PR "
-    "#2992 (echoes tid/unit, but answers function 0x80, not fc|0x80)"
-)
-EXCEPTION_AS_REQUEST = (
-    "pymodbus DecodePDU.decode turns a request whose function code is above 0x80 into an ExceptionResponse "
-    "PDU; its update_datastore raises NotImplementedException, so handle_request logs an ERROR with a "
-    "traceback and answers exception 04 (server device failure) instead of 01 (illegal function)"
-)
 
 
 @pytest.mark.parametrize("function_code", [
-    pytest.param(code, id=f"0x{code:02X}", marks=pytest.mark.xfail(raises=Defect, strict=True, reason=reason))
-    for code, reason in [(0x00, UNKNOWN_FUNCTION), (0x41, UNKNOWN_FUNCTION), (0x7F, UNKNOWN_FUNCTION),
-                         (0x80, UNKNOWN_FUNCTION), (0x81, EXCEPTION_AS_REQUEST), (0xFF, EXCEPTION_AS_REQUEST)]
+    pytest.param(code, id=f"0x{code:02X}") for code in (0x00, 0x41, 0x7F, 0x80, 0x81, 0xFF)
 ])
 async def test_an_unknown_function_code_gets_exception_01(
     served: RunningModbus, modbus_client: AsyncModbusTcpClient, function_code: int
@@ -381,7 +335,7 @@ async def test_an_unknown_function_code_gets_exception_01(
         await assert_connection_usable(connection, served)
     assert_served(await poll_site(modbus_client, served, 0.0))
     expected = exception_reply(0x1234, PACK, function_code, ILLEGAL_FUNCTION)
-    require(answer == expected, f"got {answer.hex(' ')}, expected {expected.hex(' ')}")
+    assert answer == expected, f"got {answer.hex(' ')}, expected {expected.hex(' ')}"
 
 
 REFUSED_REQUESTS = {
@@ -422,12 +376,6 @@ async def test_a_refused_request_gets_its_exact_exception_and_the_connection_sta
     assert after.registers == before.registers, "a refused request changed the command block"
 
 
-@pytest.mark.xfail(raises=Defect, strict=True, reason=(
-    "pymodbus lets struct.error from a short PDU escape ModbusProtocol.data_received (ServerRequestHandler."
-    "callback_data catches only ModbusIOException): asyncio closes the connection, which is right, but logs "
-    "'Fatal error: protocol.data_received() call failed' at ERROR with a traceback, once per bad frame from "
-    "any client. Fix: upstream, catch struct.error/ValueError in the framer or callback_data and close "
-    "quietly; our side, a ServerRequestHandler subclass that does so and logs once per peer"))
 async def test_a_misbehaving_client_does_not_flood_the_error_log(
     served: RunningModbus, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -440,7 +388,7 @@ async def test_a_misbehaving_client_does_not_flood_the_error_log(
     await assert_a_new_client_is_served(served)
     errors = [f"{record.name}: {record.getMessage().splitlines()[0]}"
               for record in caplog.records if record.levelno >= logging.ERROR]
-    require(not errors, f"{len(errors)} ERROR records for 3 bad frames: {errors}")
+    assert not errors, f"{len(errors)} ERROR records for 3 bad frames: {errors}"
 
 
 async def test_a_bad_client_cannot_get_another_clients_frames_logged(
@@ -456,22 +404,13 @@ async def test_a_bad_client_cannot_get_another_clients_frames_logged(
     assert answer[MBAP_SIZE] == 0x81, answer.hex(" ")
     await assert_a_new_client_is_served(served)
     leaked = [record.levelname for record in caplog.records if "0xbe 0xef" in record.getMessage()]
-    require(not leaked, f"the operator's write 0xBEEF appears in {leaked} log records")
+    assert not leaked, f"the operator's write 0xBEEF appears in {leaked} log records"
 
 
 # --- pipelined requests -----------------------------------------------------------------------
 
-PIPELINING = (
-    "pymodbus handles one frame per data_received (FramerBase.handleFrame returns after the first PDU) "
-    "and ModbusProtocol.send() then empties recv_buffer (pymodbus PR #2343, meant for clients): a "
-    "request that arrived in the same TCP segment as the previous one, or half of it, is dropped "
-    "without an answer, and a half-dropped frame desynchronises the connection. Fix: upstream, loop "
-    "over every complete frame and keep the buffer in server mode; our side, a ServerRequestHandler "
-    "subclass, or document that clients must not pipeline"
-)
 
 
-@pytest.mark.xfail(raises=Defect, strict=True, reason=PIPELINING)
 @pytest.mark.parametrize("split", ["in one segment", "second cut in half"])
 async def test_pipelined_requests_are_all_answered(
     served: RunningModbus, modbus_client: AsyncModbusTcpClient, split: str
@@ -491,8 +430,27 @@ async def test_pipelined_requests_are_all_answered(
     assert frames[0] == registers_reply(0x0A01, SITE, site_head(served, FIRST_SEQUENCE))
     assert_served(await poll_site(modbus_client, served, 0.0))
     answered = [MBAP.unpack_from(frame)[0] for frame in frames]
-    require(frames == [frames[0], registers_reply(0x0A02, PACK, [served.register_map.version])],
-            f"answered transaction ids {[hex(tid) for tid in answered]}, expected [0xa01, 0xa02]")
+    assert frames == [frames[0], registers_reply(0x0A02, PACK, [served.register_map.version])], (
+        f"answered transaction ids {[hex(tid) for tid in answered]}, expected [0xa01, 0xa02]")
+
+
+async def test_a_burst_of_pipelined_requests_is_answered_in_order_while_others_are_served(
+    served: RunningModbus, modbus_client: AsyncModbusTcpClient
+) -> None:
+    """500 requests in one write: far more than the connection reads ahead (it stops reading until its
+    backlog is answered), all answered in order, and a well-behaved client served meanwhile."""
+    burst = b"".join(read_input_registers(0x2000 + index, SITE, 0, SITE_HEAD) for index in range(500))
+
+    async def answers() -> list[bytes]:
+        return [await connection.response() for _ in range(500)]
+
+    async with raw_connection(served.port) as connection:
+        sending = asyncio.create_task(connection.send(burst))
+        received, readings = await asyncio.gather(answers(), poll_site(modbus_client, served, 0.2))
+        await sending
+    assert_served(readings)
+    head = site_head(served, FIRST_SEQUENCE)
+    assert received == [registers_reply(0x2000 + index, SITE, head) for index in range(500)]
 
 
 # --- slow and stalled clients -----------------------------------------------------------------

@@ -1,0 +1,170 @@
+"""One Modbus TCP client connection: strict MBAP framing, requests answered in order, the client known.
+
+pymodbus 3.11's own connection handler trusts the MBAP header (it waits for up to 64 KiB a bad
+length announces, and answers frames of other protocols), reads one request per TCP segment and
+empties its receive buffer whenever it answers (pipelined requests are dropped), and answers an
+unknown function code with a fixed frame that carries neither the request's transaction id nor
+its function code. This handler frames and decodes requests itself and leaves only the datastore
+call to pymodbus:
+
+- every complete frame in the buffer is decoded; requests are answered one after another in the
+  order they came, and a client that sends faster than it reads stops being read (TCP back-pressure)
+  until its backlog is answered;
+- a protocol id other than 0, or a length outside 2..254 (unit id + a PDU of at most 253 bytes),
+  closes the connection: the stream cannot be re-synchronised;
+- an unknown function code, or one with bit 7 set, gets exception 01 echoing transaction id, unit
+  id and function code;
+- a PDU too short for its function code closes the connection, with one warning per client.host
+  and minute however often it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from collections import OrderedDict, deque
+
+from pymodbus.constants import ExcCodes
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
+from pymodbus.server.requesthandler import ServerRequestHandler
+
+from gateway.adapters.modbus_commands import CURRENT_CLIENT, ClientInfo
+
+log = logging.getLogger(__name__)
+
+MBAP = struct.Struct(">HHHB")  # transaction id, protocol id, length (unit id + PDU), unit id
+MIN_LENGTH = 2  # unit id + function code
+MAX_LENGTH = 254  # unit id + the largest PDU (253 bytes)
+MODBUS_PROTOCOL_ID = 0
+EXCEPTION_BIT = 0x80
+MAX_BACKLOG = 16  # requests read ahead of their answers before the connection stops being read
+WARNING_INTERVAL_S = 60.0
+_WARNED_PEERS_KEPT = 1024
+
+
+class ModbusConnection(ServerRequestHandler):
+    """Serves one connection; every request runs with the client (address, role) in CURRENT_CLIENT."""
+
+    def __init__(self, owner: object, client: ClientInfo | None = None) -> None:
+        super().__init__(owner, owner.trace_packet, owner.trace_pdu, owner.trace_connect)  # type: ignore[attr-defined,no-untyped-call]
+        self.client = client
+        self._backlog: deque[ModbusPDU] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._reading_paused = False
+
+    def callback_connected(self) -> None:
+        super().callback_connected()
+        if self.client is None:
+            self.client = client_of(self.transport)
+
+    def callback_data(self, data: bytes, addr: tuple[str, int] | None = None) -> int:
+        used = 0
+        while len(data) - used >= MBAP.size:
+            transaction_id, protocol_id, length, unit_id = MBAP.unpack_from(data, used)
+            if protocol_id != MODBUS_PROTOCOL_ID or not MIN_LENGTH <= length <= MAX_LENGTH:
+                self._drop(f"MBAP header {data[used:used + MBAP.size].hex(' ')} is not Modbus TCP "
+                           f"(protocol id {protocol_id}, length {length}; expected 0 and 2..254)")
+                return len(data)
+            end = used + MBAP.size - 1 + length
+            if len(data) < end:
+                break
+            request = self._decode(transaction_id, unit_id, data[used + MBAP.size:end])
+            if request is None:
+                return len(data)
+            self._queue(request)
+            used = end
+        return used
+
+    def send(self, data: bytes, addr: tuple[str, int] | None = None) -> None:
+        # ModbusProtocol.send empties the receive buffer (meant for clients): it would drop a request
+        # that arrived while the previous one was being answered.
+        if self.transport is not None:
+            self.transport.write(data)  # type: ignore[attr-defined]
+
+    async def handle_request(self) -> None:
+        token = CURRENT_CLIENT.set(self.client)
+        try:
+            await super().handle_request()  # type: ignore[no-untyped-call]
+        finally:
+            CURRENT_CLIENT.reset(token)
+
+    def callback_disconnected(self, exc: Exception | None) -> None:
+        super().callback_disconnected(exc)
+        self._backlog.clear()
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def _decode(self, transaction_id: int, unit_id: int, pdu: bytes) -> ModbusPDU | None:
+        function_code = pdu[0]
+        decoder = self.framer.decoder
+        if function_code == 0 or function_code & EXCEPTION_BIT or not _known(decoder, unit_id, pdu):
+            return ExceptionResponse(function_code, ExcCodes.ILLEGAL_FUNCTION, unit_id, transaction_id)
+        try:
+            request: ModbusPDU | None = decoder.decode(pdu)
+        except struct.error:
+            request = None
+        if request is None:
+            self._drop(f"function code {function_code} with a {len(pdu) - 1}-byte body cannot be decoded")
+            return None
+        request.dev_id = unit_id
+        request.transaction_id = transaction_id
+        return request
+
+    def _queue(self, request: ModbusPDU) -> None:
+        self._backlog.append(request)
+        if len(self._backlog) >= MAX_BACKLOG and not self._reading_paused and self.transport is not None:
+            self.transport.pause_reading()  # type: ignore[attr-defined]
+            self._reading_paused = True
+        if self._worker is None or self._worker.done():
+            self._worker = self.loop.create_task(self._answer_backlog(), name="modbus connection")
+
+    async def _answer_backlog(self) -> None:
+        while self._backlog:
+            request = self._backlog.popleft()
+            if isinstance(request, ExceptionResponse):
+                self.pdu_send(request)
+            else:
+                self.last_pdu, self.last_addr = request, None
+                await self.handle_request()
+            if self._reading_paused and len(self._backlog) < MAX_BACKLOG // 2 and self.transport is not None:
+                self.transport.resume_reading()  # type: ignore[attr-defined]
+                self._reading_paused = False
+
+    def _drop(self, reason: str) -> None:
+        _warn_once_a_minute(self.client, f"Modbus TCP connection closed: {reason}")
+        self._backlog.clear()
+        self.close()
+
+
+def _known(decoder: object, unit_id: int, pdu: bytes) -> bool:
+    try:
+        return decoder.lookupPduClass(bytes((unit_id,)) + pdu) is not None  # type: ignore[attr-defined]
+    except (IndexError, struct.error):
+        return True  # a sub-function code cut short: known function code, refused when decoded
+
+
+def client_of(transport: object) -> ClientInfo | None:
+    get_extra_info = getattr(transport, "get_extra_info", None)
+    if get_extra_info is None:
+        return None
+    peer = get_extra_info("peername")
+    return None if not peer else ClientInfo(str(peer[0]))
+
+
+_warned: OrderedDict[str, float] = OrderedDict()
+
+
+def _warn_once_a_minute(client: ClientInfo | None, message: str) -> None:
+    peer = "unknown client" if client is None else client.host
+    now = time.monotonic()
+    last = _warned.get(peer)
+    if last is not None and now - last < WARNING_INTERVAL_S:
+        log.debug("%s: %s", peer, message)
+        return
+    _warned[peer] = now
+    _warned.move_to_end(peer)
+    while len(_warned) > _WARNED_PEERS_KEPT:
+        _warned.popitem(last=False)
+    log.warning("%s: %s", peer, message)
