@@ -171,6 +171,28 @@ class ModbusCommandSettings(_Section):
         return self
 
 
+class ModbusSecuritySettings(_Section):
+    """Modbus/TCP Security: TLS 1.2+ with mutual certificates, the client's role from its certificate
+    (docs/modbus.md, Security). Off unless enabled."""
+
+    enabled: bool = False
+    port: int = Field(default=802, ge=1, le=65535, description="802 is the port the Modbus/TCP Security spec names")
+    certificate: Path | None = Field(default=None, description="the gateway's certificate (PEM, chain allowed)")
+    private_key: Path | None = Field(default=None, description="its private key (PEM, unencrypted)")
+    client_ca: Path | None = Field(default=None, description="CA certificate(s) (PEM) that sign client certificates")
+    write_roles: tuple[str, ...] = Field(
+        default=("operator",), description="certificate roles whose writes the command path considers")
+    plain_tcp: bool = Field(default=False, description="also serve unencrypted Modbus TCP on modbus.port, "
+                                                       "read-only (commands only over TLS)")
+
+    @model_validator(mode="after")
+    def _files_when_enabled(self) -> ModbusSecuritySettings:
+        missing = [key for key in ("certificate", "private_key", "client_ca") if getattr(self, key) is None]
+        if self.enabled and missing:
+            raise ValueError(f"security is enabled without {', '.join(missing)}: set them to PEM file paths")
+        return self
+
+
 class ModbusSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -180,6 +202,7 @@ class ModbusSettings(_Section):
     map: Identifier = "native"
     sunspec: bool = Field(default=True, description="SunSpec models 1, 802, 803, 804 on the site unit from 40000")
     commands: ModbusCommandSettings = ModbusCommandSettings()
+    security: ModbusSecuritySettings = ModbusSecuritySettings()
 
 
 class OpcUaSettings(_Section):

@@ -1,8 +1,9 @@
 """The Modbus command path: holding-register writes validated, authorised and turned into engine commands.
 
-Off unless `[modbus.commands] enabled`. A write is considered only from an allowed client address (and, on
-Modbus/TCP Security, a certificate whose role is `operator`); every state-changing command also needs the client
-to have written the unlock code within `unlock_window_s`. Exceptions: 01 when writes are not allowed for this
+Off unless `[modbus.commands] enabled`. A write is considered only from an allowed client address (and, with
+Modbus/TCP Security on, only over TLS from a certificate whose role is one of `write_roles`; a refused client is
+an event once a minute); every state-changing command also needs the client to have written the unlock code
+within `unlock_window_s`. Exceptions: 01 when writes are not allowed for this
 client or it is not unlocked, 02 for an address that is no command register, 03 for a value the register does not
 accept. Every write except the EMS heartbeat is an event with the client's address (docs/modbus.md, Commands).
 """
@@ -25,13 +26,16 @@ from gateway.runtime.operator_commands import OperatorCommand
 from gateway.settings import ModbusCommandSettings
 
 SITE = "site"
-OPERATOR_ROLE = "operator"
+REFUSAL_EVENT_INTERVAL_S = 60.0
+MAX_REFUSING_CLIENTS_KEPT = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
     host: str
-    role: str | None = None  # from the client certificate on Modbus/TCP Security; None on plain TCP
+    tls: bool = False  # Modbus/TCP Security: the client presented a certificate the CA verified
+    role: str | None = None  # that certificate's role extension, if any
+    subject: str | None = None  # that certificate's subject (events name it)
 
 
 CURRENT_CLIENT: ContextVar[ClientInfo | None] = ContextVar("bmsgw_modbus_client", default=None)
@@ -39,26 +43,43 @@ CURRENT_CLIENT: ContextVar[ClientInfo | None] = ContextVar("bmsgw_modbus_client"
 class CommandGate:
     """Authorisation, unlock windows and the hand-over to the engine, shared by every unit and SunSpec."""
 
-    def __init__(self, settings: ModbusCommandSettings, port: CommandPort, pack_ids: Sequence[str]) -> None:
+    def __init__(self, settings: ModbusCommandSettings, port: CommandPort, pack_ids: Sequence[str],
+                 write_roles: frozenset[str] | None = None) -> None:
+        """`write_roles` None: plain Modbus TCP, no roles; a set: writes only over TLS from those roles."""
         self.settings = settings
+        self.write_roles = write_roles
         self.port = port
         self.pack_ids = tuple(pack_ids)
         self._unlocked_until: dict[str, float] = {}
+        self._refusals_recorded: dict[tuple[str, str | None], float] = {}
 
     def client(self) -> ClientInfo | ExcCodes:
         """The client of the request being served, if it may write at all."""
         client = CURRENT_CLIENT.get()
         if not self.settings.enabled or client is None:
             return ExcCodes.ILLEGAL_FUNCTION
-        if client.role is not None and client.role != OPERATOR_ROLE:
-            return ExcCodes.ILLEGAL_FUNCTION
+        if self.write_roles is not None and not client.tls:
+            return self._refuse(client, "refused: commands are accepted over Modbus/TCP Security (TLS) only")
+        if self.write_roles is not None and client.role not in self.write_roles:
+            return self._refuse(client, f"refused: certificate role {client.role or '(none)'} may not write "
+                                        f"(write_roles: {', '.join(sorted(self.write_roles))})")
         try:
             address = ip_address(client.host)
         except ValueError:
             return ExcCodes.ILLEGAL_FUNCTION
         if not any(address in network for network in self.settings.allowed_clients):
-            return ExcCodes.ILLEGAL_FUNCTION
+            return self._refuse(client, "refused: client address not in allowed_clients")
         return client
+
+    def _refuse(self, client: ClientInfo, detail: str) -> ExcCodes:
+        """Exception 01, and an event for this client at most once per REFUSAL_EVENT_INTERVAL_S."""
+        key, now = (client.host, client.subject), time.monotonic()
+        if now - self._refusals_recorded.get(key, -REFUSAL_EVENT_INTERVAL_S) >= REFUSAL_EVENT_INTERVAL_S:
+            if len(self._refusals_recorded) >= MAX_REFUSING_CLIENTS_KEPT:
+                self._refusals_recorded.clear()
+            self._refusals_recorded[key] = now
+            self.record(SITE, "write", client, detail)
+        return ExcCodes.ILLEGAL_FUNCTION
 
     def unlocked(self, client: ClientInfo | None) -> bool:
         return client is not None and self._unlocked_until.get(client.host, 0.0) >= time.monotonic()
@@ -93,7 +114,9 @@ class CommandGate:
 
 
 def operator_of(client: ClientInfo) -> str:
-    return f"modbus {client.host}" + (f" ({client.role})" if client.role else "")
+    if not client.tls:
+        return f"modbus {client.host}"
+    return f"modbus/tls {client.host} ({client.subject}, role {client.role or 'none'})"
 
 
 class UnitCommands:

@@ -31,6 +31,7 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server.requesthandler import ServerRequestHandler
 
 from gateway.adapters.modbus_commands import CURRENT_CLIENT, ClientInfo
+from gateway.adapters.modbus_tls import peer_certificate
 
 log = logging.getLogger(__name__)
 
@@ -146,11 +147,17 @@ def _known(decoder: object, unit_id: int, pdu: bytes) -> bool:
 
 
 def client_of(transport: object) -> ClientInfo | None:
+    """The client's address and, over TLS, its verified certificate's subject and role."""
     get_extra_info = getattr(transport, "get_extra_info", None)
     if get_extra_info is None:
         return None
     peer = get_extra_info("peername")
-    return None if not peer else ClientInfo(str(peer[0]))
+    if not peer:
+        return None
+    certificate = peer_certificate(transport)
+    if certificate is None:
+        return ClientInfo(str(peer[0]))
+    return ClientInfo(str(peer[0]), tls=True, role=certificate.role, subject=certificate.subject)
 
 
 _warned: OrderedDict[str, float] = OrderedDict()

@@ -13,15 +13,17 @@ import socket
 from collections.abc import Mapping
 
 from pymodbus.datastore import ModbusServerContext
+from pymodbus.framer import FramerType
 from pymodbus.logging import Log as PymodbusLog
 from pymodbus.pdu.device import ModbusDeviceIdentification
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusTcpServer, ModbusTlsServer
 
 from gateway.adapters.modbus_commands import CommandGate, UnitCommands
 from gateway.adapters.modbus_connection import ModbusConnection
 from gateway.adapters.modbus_device import RegisterImageDevice, UnknownUnitDevice
 from gateway.adapters.modbus_sunspec import SunSpecRegion
 from gateway.adapters.modbus_sunspec_commands import SunSpecCommands
+from gateway.adapters.modbus_tls import server_tls_context
 from gateway.codec.register_map import RegisterMap
 from gateway.codec.sunspec_device import SunSpecDevice
 from gateway.domain.snapshot import GatewaySnapshot
@@ -53,7 +55,10 @@ class ModbusOutput:
         self._settings = settings
         self._hub = hub
         self._map = register_map
-        self.gate = CommandGate(settings.commands, port or CommandPort(), list(unit_ids))
+        security = settings.security
+        self._tls_context = server_tls_context(security) if security.enabled else None
+        self.gate = CommandGate(settings.commands, port or CommandPort(), list(unit_ids),
+                                frozenset(security.write_roles) if security.enabled else None)
         self._sunspec = None if sunspec is None else SunSpecRegion(sunspec)
         sunspec_commands = None if sunspec is None else SunSpecCommands(self.gate, sunspec.layout)
         self._site = RegisterImageDevice(register_map.site.not_implemented_image(),
@@ -73,24 +78,37 @@ class ModbusOutput:
         sequence = self._publish(self._hub.latest)
         devices = {self._settings.site_unit_id: self._site}
         devices.update({self._unit_ids[pack_id]: device for pack_id, device in self._packs.items()})
-        server = _ClientAwareTcpServer(
-            _UnitTable(devices),
-            address=(self._settings.host, self._settings.port),
-            identity=self._identity(),
-        )
-        if not await server.listen():
-            raise AdapterError(_bind_failure_message(self._settings.host, self._settings.port))
-        log.info("Modbus TCP serving on %s:%d (site unit %d, %d pack unit(s), map %s v%d)",
-                 self._settings.host, self._settings.port, self._settings.site_unit_id, len(self._packs),
-                 self._map.name, self._map.version)
+        units = _UnitTable(devices)
+        servers: list[ModbusTcpServer] = []
         try:
+            for server, transport, (host, port) in self._servers(units):
+                servers.append(server)
+                if not await server.listen():
+                    raise AdapterError(_bind_failure_message(host, port))
+                log.info("Modbus %s serving on %s:%d (site unit %d, %d pack unit(s), map %s v%d)", transport,
+                         host, port, self._settings.site_unit_id, len(self._packs), self._map.name, self._map.version)
             self.ready.set()
             while True:
                 snapshot = await self._hub.wait_newer(sequence)
                 sequence = self._publish(snapshot)
         finally:
             self.ready.clear()
-            await server.shutdown()  # type: ignore[no-untyped-call]
+            for server in servers:
+                await server.shutdown()  # type: ignore[no-untyped-call]
+
+    def _servers(self, units: _UnitTable) -> list[tuple[ModbusTcpServer, str, tuple[str, int]]]:
+        """Plain Modbus TCP unless security is on without plain_tcp; Modbus/TCP Security when it is on."""
+        servers: list[tuple[ModbusTcpServer, str, tuple[str, int]]] = []
+        security = self._settings.security
+        if not security.enabled or security.plain_tcp:
+            address = (self._settings.host, self._settings.port)
+            servers.append((_TcpServer(units, address=address, identity=self._identity()), "TCP", address))
+        if self._tls_context is not None:
+            address = (self._settings.host, security.port)
+            servers.append((_TlsServer(units, framer=FramerType.SOCKET, address=address, identity=self._identity(),
+                                       sslctx=self._tls_context),
+                            "TCP Security (TLS, client certificates required)", address))
+        return servers
 
     def _publish(self, snapshot: GatewaySnapshot | None) -> int:
         """Encode every unit's image once; return the sequence to wait beyond."""
@@ -116,7 +134,12 @@ class ModbusOutput:
         })
 
 
-class _ClientAwareTcpServer(ModbusTcpServer):
+class _TcpServer(ModbusTcpServer):
+    def callback_new_connection(self) -> ModbusConnection:
+        return ModbusConnection(self)
+
+
+class _TlsServer(ModbusTlsServer):
     def callback_new_connection(self) -> ModbusConnection:
         return ModbusConnection(self)
 
@@ -162,8 +185,8 @@ def _check_unit_ids(site_unit_id: int, unit_ids: Mapping[str, int]) -> None:
 def _bind_failure_message(host: str, port: int) -> str:
     return (f"Modbus TCP server cannot listen on {host}:{port} ({_bind_failure_reason(host, port)}). "
             "Choose a free port with BMSGW_MODBUS__PORT or `port` in the [modbus] section of the "
-            "settings file (or `host` / BMSGW_MODBUS__HOST for another address), or stop the "
-            "process that holds the port")
+            "settings file (`port` in [modbus.security] for Modbus/TCP Security; `host` / BMSGW_MODBUS__HOST "
+            "for another address), or stop the process that holds the port")
 
 
 def _bind_failure_reason(host: str, port: int) -> str:

@@ -152,12 +152,14 @@ async def test_sunspec_points_write_through_the_same_gate(
     assert port.heartbeat_value == 9
 
 
-@pytest.mark.parametrize("commands", [
-    ModbusCommandSettings(),  # disabled (the default)
-    ModbusCommandSettings(enabled=True, unlock_code=CODE, allowed_clients=(ip_network("10.0.0.0/8"),)),
+@pytest.mark.parametrize(("commands", "events"), [
+    (ModbusCommandSettings(), []),  # disabled (the default): no command path, nothing to record
+    (ModbusCommandSettings(enabled=True, unlock_code=CODE, allowed_clients=(ip_network("10.0.0.0/8"),)),
+     [("site", "write", "modbus 127.0.0.1", "refused: client address not in allowed_clients")]),  # once a minute
 ], ids=["disabled", "client-not-allowed"])
 async def test_writes_are_refused_unless_enabled_for_the_client(native_register_map: RegisterMap,
-                                                                commands: ModbusCommandSettings) -> None:
+                                                                commands: ModbusCommandSettings,
+                                                                events: list[tuple[str, str, str, str]]) -> None:
     task, tcp_port, port, _ = await serve(commands, native_register_map)
     client = AsyncModbusTcpClient("127.0.0.1", port=tcp_port, timeout=2, retries=0)
     try:
@@ -166,7 +168,9 @@ async def test_writes_are_refused_unless_enabled_for_the_client(native_register_
             response = await client.write_register(address, value, device_id=PACK)
             assert response.exception_code == ILLEGAL_FUNCTION
         assert port.heartbeat_value == 0
-        assert drained(port) == ([], [])
+        drained_commands, drained_events = drained(port)
+        assert drained_commands == []
+        assert [(e.pack_id, e.code, e.operator, e.detail) for e in drained_events] == events
     finally:
         client.close()
         task.cancel()
