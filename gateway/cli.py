@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import __version__
+from gateway.adapters.modbus_tls import modbus_security_summary
 from gateway.adapters.pack_registry import load_pack_registry
 from gateway.config_loader import load_settings
 from gateway.demo import demo_settings_overrides
@@ -103,6 +104,8 @@ def _check_config(path: Path) -> int:
                           ("prometheus", settings.prometheus)):
         state = f"{section.host}:{section.port}" if section.enabled else "disabled"
         print(f"  {name}: {state}")
+    if settings.modbus.enabled and settings.modbus.security.enabled:
+        print(f"  {modbus_security_summary(settings.modbus)}")
     print(f"  tick {settings.engine.tick_hz} Hz, stale timeout {settings.engine.stale_timeout_s} s, "
           f"store {settings.store.path}")
     if not admission.enabled:

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from gateway.errors import ConfigError, Problem
-from gateway.settings import ModbusSecuritySettings
+from gateway.settings import ModbusSecuritySettings, ModbusSettings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,18 @@ def server_tls_context(settings: ModbusSecuritySettings) -> ssl.SSLContext:
                           ) from error
     _warn_if_expiring(certificate)
     return context
+
+
+def modbus_security_summary(modbus: ModbusSettings) -> str:
+    """One line for check-config, after loading every file as the server will (ConfigError if one is unusable)."""
+    security = modbus.security
+    server_tls_context(security)
+    assert security.certificate is not None
+    certificate = x509.load_pem_x509_certificate(security.certificate.read_bytes())
+    plain = f"plain TCP {modbus.port} read-only" if security.plain_tcp else "plain TCP off"
+    return (f"modbus security: TLS {modbus.host}:{security.port}, certificate {certificate.subject.rfc4514_string()} "
+            f"valid until {certificate.not_valid_after_utc.date()}, client CA {security.client_ca}, "
+            f"write roles {', '.join(security.write_roles) or '(none)'}, {plain}")
 
 
 def peer_certificate(transport: object) -> PeerCertificate | None:

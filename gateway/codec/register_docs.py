@@ -13,6 +13,7 @@ from typing import Literal
 
 from gateway.codec.command_registers import PACK_COMMANDS, SITE_COMMANDS
 from gateway.codec.register_map import RegisterEntry, RegisterMap, UnitMap
+from gateway.codec.security_docs import security_section
 from gateway.domain.alarms import ALARM_DESCRIPTIONS, AlarmCode
 from gateway.settings import GatewaySettings
 
@@ -101,6 +102,7 @@ def render_markdown(register_map: RegisterMap, settings: GatewaySettings) -> str
     for unit in (register_map.site, register_map.pack):
         lines += _unit_section(unit, settings)
     lines += _commands_section(settings)
+    lines += security_section(settings.modbus)
     lines += sunspec_section()
     lines += _alarm_bits_section()
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -189,8 +191,8 @@ def _commands_section(settings: GatewaySettings) -> list[str]:
         "",
         f"Writes are {state} in these settings (`[modbus.commands] enabled`). When enabled:",
         "",
-        "- only clients in `allowed_clients` (addresses or CIDR networks, default `127.0.0.1`) may write; on "
-        "Modbus/TCP Security the client certificate's role must also be `operator`. Any other write gets "
+        "- only clients in `allowed_clients` (addresses or CIDR networks, default `127.0.0.1`) may write; with "
+        "Modbus/TCP Security only TLS clients whose certificate role is in `write_roles` (below). Any other write gets "
         "exception 01 (illegal function), as do all writes while commands are disabled;",
         "- a state-changing command (everything but `unlock` and `ems_heartbeat`) needs the client to have written "
         "the configured `unlock_code` to `unlock` within `unlock_window_s` (default 30 s, renewed by each "

@@ -56,6 +56,8 @@ def make_authority(directory: Path, name: str) -> Authority:
                    .sign(key, hashes.SHA256()))
     path = directory / f"{name}.pem"
     path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (directory / f"{name}.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return Authority(name, key, certificate, path)
 
 

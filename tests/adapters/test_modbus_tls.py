@@ -7,15 +7,18 @@ import asyncio
 import contextlib
 import shutil
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from pymodbus.client import AsyncModbusTcpClient, AsyncModbusTlsClient
 
 from gateway.adapters.modbus_server import ModbusOutput
-from gateway.adapters.modbus_tls import server_tls_context
+from gateway.adapters.modbus_tls import role_of, server_tls_context
 from gateway.codec.register_map import RegisterMap
 from gateway.domain.operator_actions import OperatorAction
 from gateway.errors import ConfigError
@@ -27,12 +30,14 @@ from tests.adapters.conftest import MODBUS_PACK_UNITS, MODBUS_SITE_UNIT, sunspec
 from tests.adapters.modbus_raw import MBAP, MBAP_SIZE, read_input_registers, registers_reply
 from tests.factories import make_snapshot
 from tests.ports import free_tcp_port
+from tests.test_config import VALID as VALID_SITE
 
 CODE = 4711
 ILLEGAL_FUNCTION = 0x01
 PACK = MODBUS_PACK_UNITS["pack-02"]
 UNLOCK, SET_SOC = 0, 3
 SEQUENCE = 31
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,37 @@ async def test_openssl_s_client_reads_a_register_over_modbus_tcp_security(secure
                                      [secured.register_map.version, 4, SEQUENCE >> 16, SEQUENCE & 0xFFFF])
 
 
+@pytest.mark.parametrize(("der", "role"), [
+    (utf8_role("operator"), "operator"),
+    (b"\x0c\x81\x80" + b"a" * 128, "a" * 128),  # long-form length
+    (b"\x0c\x08operator\x00", None),  # trailing bytes
+    (b"\x0c\x09operator", None),  # length beyond the value
+    (b"\x0c\x02\xff\xfe", None),  # not UTF-8
+    (b"\x16\x08operator", None),  # IA5String
+    (b"", None),
+])
+def test_the_role_is_exactly_one_der_utf8_string(pki: Pki, tmp_path: Path, der: bytes, role: str | None) -> None:
+    issued = issue(pki.authority, tmp_path, "client", role=der)
+    assert role_of(x509.load_pem_x509_certificate(issued.certificate.read_bytes())) == role
+
+
+def test_the_documented_openssl_recipe_makes_an_operator_certificate(pki: Pki, tmp_path: Path) -> None:
+    """Runs the first sh block of docs/modbus.md's Modbus/TCP Security section as written."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    section = (ROOT / "docs" / "modbus.md").read_text().split("## Modbus/TCP Security", 1)[1]
+    recipe = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    for name in ("plant-ca.pem", "plant-ca.key"):
+        shutil.copy(pki.authority.path.with_name(name), tmp_path / name)
+    done = subprocess.run(["sh", "-e", "-c", recipe], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    certificate = x509.load_pem_x509_certificate((tmp_path / "ems.pem").read_bytes())
+    assert role_of(certificate) == "operator"
+    assert certificate.issuer == pki.authority.certificate.subject
+
+
 def test_unusable_certificate_files_are_a_config_error_naming_file_and_key(pki: Pki, tmp_path: Path) -> None:
     missing = tmp_path / "missing.pem"
     with pytest.raises(ConfigError, match=r"missing\.pem: modbus\.security\.certificate / private_key: cannot be "
@@ -240,3 +276,24 @@ def test_unusable_certificate_files_are_a_config_error_naming_file_and_key(pki: 
     not_pem.write_text("not a certificate\n")
     with pytest.raises(ConfigError, match=r"ca\.pem: modbus\.security\.client_ca: cannot be loaded"):
         server_tls_context(security(pki, client_ca=not_pem))
+
+
+def test_check_config_loads_the_certificates_and_names_an_unusable_one(pki: Pki, tmp_path: Path) -> None:
+    def check(client_ca: Path) -> subprocess.CompletedProcess[str]:
+        site = tmp_path / "site.toml"
+        site.write_text(VALID_SITE + f"""
+[modbus.security]
+enabled = true
+certificate = "{pki.server.certificate}"
+private_key = "{pki.server.private_key}"
+client_ca = "{client_ca}"
+""")
+        return subprocess.run([sys.executable, "-m", "gateway", "check-config", str(site)], capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    good = check(pki.authority.path)
+    assert good.returncode == 0, good.stderr
+    assert "modbus security: TLS 127.0.0.1:802, certificate CN=gateway valid until" in good.stdout
+    bad = check(tmp_path / "nowhere.pem")
+    assert bad.returncode == 2
+    assert "nowhere.pem: modbus.security.client_ca: cannot be loaded" in bad.stderr
