@@ -1,30 +1,31 @@
-"""One Modbus TCP client connection: strict MBAP framing, requests answered in order, the client known.
+"""One Modbus TCP client connection: strict MBAP framing, requests answered at once and in order, the client known.
 
 pymodbus 3.11's own connection handler trusts the MBAP header (it waits for up to 64 KiB a bad
 length announces, and answers frames of other protocols), reads one request per TCP segment and
 empties its receive buffer whenever it answers (pipelined requests are dropped), and answers an
 unknown function code with a fixed frame that carries neither the request's transaction id nor
-its function code. This handler frames and decodes requests itself and leaves only the datastore
-call to pymodbus:
+its function code. This handler frames and decodes requests itself and uses pymodbus for the PDUs:
 
-- every complete frame in the buffer is decoded; requests are answered one after another in the
-  order they came, and a client that sends faster than it reads stops being read (TCP back-pressure)
-  until its backlog is answered;
+- every complete frame in the buffer is answered, in order, inside the same `data_received`: the
+  register image is in memory, so a request costs no task and no wait; when the client does not
+  read its answers (the transport's write buffer passes its high-water mark) the connection stops
+  being read until it does (TCP back-pressure);
 - a protocol id other than 0, or a length outside 2..254 (unit id + a PDU of at most 253 bytes),
   closes the connection: the stream cannot be re-synchronised;
 - an unknown function code, or one with bit 7 set, gets exception 01 echoing transaction id, unit
   id and function code;
-- a PDU too short for its function code closes the connection, with one warning per client.host
+- a PDU too short for its function code closes the connection, with one warning per client address
   and minute however often it reconnects.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import struct
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
+from collections.abc import Coroutine
+from typing import Any
 
 from pymodbus.constants import ExcCodes
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
@@ -40,7 +41,6 @@ MIN_LENGTH = 2  # unit id + function code
 MAX_LENGTH = 254  # unit id + the largest PDU (253 bytes)
 MODBUS_PROTOCOL_ID = 0
 EXCEPTION_BIT = 0x80
-MAX_BACKLOG = 16  # requests read ahead of their answers before the connection stops being read
 WARNING_INTERVAL_S = 60.0
 _WARNED_PEERS_KEPT = 1024
 
@@ -51,9 +51,6 @@ class ModbusConnection(ServerRequestHandler):
     def __init__(self, owner: object, client: ClientInfo | None = None) -> None:
         super().__init__(owner, owner.trace_packet, owner.trace_pdu, owner.trace_connect)  # type: ignore[attr-defined,no-untyped-call]
         self.client = client
-        self._backlog: deque[ModbusPDU] = deque()
-        self._worker: asyncio.Task[None] | None = None
-        self._reading_paused = False
 
     def callback_connected(self) -> None:
         super().callback_connected()
@@ -62,6 +59,7 @@ class ModbusConnection(ServerRequestHandler):
 
     def callback_data(self, data: bytes, addr: tuple[str, int] | None = None) -> int:
         used = 0
+        answers: list[bytes] = []
         while len(data) - used >= MBAP.size:
             transaction_id, protocol_id, length, unit_id = MBAP.unpack_from(data, used)
             if protocol_id != MODBUS_PROTOCOL_ID or not MIN_LENGTH <= length <= MAX_LENGTH:
@@ -71,72 +69,70 @@ class ModbusConnection(ServerRequestHandler):
             end = used + MBAP.size - 1 + length
             if len(data) < end:
                 break
-            request = self._decode(transaction_id, unit_id, data[used + MBAP.size:end])
-            if request is None:
+            response = self._answer(transaction_id, unit_id, data[used + MBAP.size:end])
+            if response is None:
+                self._write(answers)
                 return len(data)
-            self._queue(request)
+            answers.append(self.framer.buildFrame(response))
             used = end
+        self._write(answers)
         return used
 
-    def send(self, data: bytes, addr: tuple[str, int] | None = None) -> None:
-        # ModbusProtocol.send empties the receive buffer (meant for clients): it would drop a request
-        # that arrived while the previous one was being answered.
+    def pause_writing(self) -> None:
         if self.transport is not None:
-            self.transport.write(data)  # type: ignore[attr-defined]
+            self.transport.pause_reading()  # type: ignore[attr-defined]
 
-    async def handle_request(self) -> None:
-        token = CURRENT_CLIENT.set(self.client)
-        try:
-            await super().handle_request()  # type: ignore[no-untyped-call]
-        finally:
-            CURRENT_CLIENT.reset(token)
+    def resume_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()  # type: ignore[attr-defined]
 
-    def callback_disconnected(self, exc: Exception | None) -> None:
-        super().callback_disconnected(exc)
-        self._backlog.clear()
-        if self._worker is not None:
-            self._worker.cancel()
-
-    def _decode(self, transaction_id: int, unit_id: int, pdu: bytes) -> ModbusPDU | None:
+    def _answer(self, transaction_id: int, unit_id: int, pdu: bytes) -> ModbusPDU | None:
+        """The response to one request; None when the request cannot be decoded (the connection is closed)."""
         function_code = pdu[0]
         decoder = self.framer.decoder
         if function_code == 0 or function_code & EXCEPTION_BIT or not _known(decoder, unit_id, pdu):
-            return ExceptionResponse(function_code, ExcCodes.ILLEGAL_FUNCTION, unit_id, transaction_id)
+            response: ModbusPDU = ExceptionResponse(function_code, ExcCodes.ILLEGAL_FUNCTION)
+        else:
+            try:
+                request: ModbusPDU | None = decoder.decode(pdu)
+            except struct.error:
+                request = None
+            if request is None:
+                self._drop(f"function code {function_code} with a {len(pdu) - 1}-byte body cannot be decoded")
+                return None
+            response = self._execute(request, unit_id)
+        response.transaction_id = transaction_id
+        response.dev_id = unit_id
+        return response
+
+    def _execute(self, request: ModbusPDU, unit_id: int) -> ModbusPDU:
+        token = CURRENT_CLIENT.set(self.client)
         try:
-            request: ModbusPDU | None = decoder.decode(pdu)
-        except struct.error:
-            request = None
-        if request is None:
-            self._drop(f"function code {function_code} with a {len(pdu) - 1}-byte body cannot be decoded")
-            return None
-        request.dev_id = unit_id
-        request.transaction_id = transaction_id
-        return request
+            return _completed(request.update_datastore(self.server.context[unit_id]))
+        except Exception:
+            log.exception("Modbus request %s on unit %d failed; answered with exception 04", request, unit_id)
+            return ExceptionResponse(request.function_code, ExcCodes.DEVICE_FAILURE)
+        finally:
+            CURRENT_CLIENT.reset(token)
 
-    def _queue(self, request: ModbusPDU) -> None:
-        self._backlog.append(request)
-        if len(self._backlog) >= MAX_BACKLOG and not self._reading_paused and self.transport is not None:
-            self.transport.pause_reading()  # type: ignore[attr-defined]
-            self._reading_paused = True
-        if self._worker is None or self._worker.done():
-            self._worker = self.loop.create_task(self._answer_backlog(), name="modbus connection")
-
-    async def _answer_backlog(self) -> None:
-        while self._backlog:
-            request = self._backlog.popleft()
-            if isinstance(request, ExceptionResponse):
-                self.pdu_send(request)
-            else:
-                self.last_pdu, self.last_addr = request, None
-                await self.handle_request()
-            if self._reading_paused and len(self._backlog) < MAX_BACKLOG // 2 and self.transport is not None:
-                self.transport.resume_reading()  # type: ignore[attr-defined]
-                self._reading_paused = False
+    def _write(self, answers: list[bytes]) -> None:
+        if answers and self.transport is not None:
+            self.transport.write(b"".join(answers))  # type: ignore[attr-defined]
 
     def _drop(self, reason: str) -> None:
         _warn_once_a_minute(self.client, f"Modbus TCP connection closed: {reason}")
-        self._backlog.clear()
         self.close()
+
+
+def _completed(coroutine: Coroutine[Any, Any, ModbusPDU]) -> ModbusPDU:
+    """Run a pymodbus datastore coroutine that never waits (the register image is in memory) to its result."""
+    try:
+        coroutine.send(None)
+    except StopIteration as finished:
+        result: ModbusPDU = finished.value
+        return result
+    coroutine.close()
+    raise RuntimeError("a Modbus datastore call waited; this server answers from memory only")
 
 
 def _known(decoder: object, unit_id: int, pdu: bytes) -> bool:

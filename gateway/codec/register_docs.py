@@ -93,8 +93,8 @@ def render_markdown(register_map: RegisterMap, settings: GatewaySettings) -> str
         "also serves the SunSpec models from holding register 40000 (*SunSpec*). Function codes 22 and 23, "
         "coils and discrete inputs are not served (exception 01).",
         "- **Connections**: a client may send several requests without waiting (pipelining); they are answered "
-        "in order, and a client that sends more than 16 ahead of reading its answers is not read until it "
-        "catches up. An unknown function code gets exception 01. A frame whose MBAP protocol id is not 0 or "
+        "in order; a client that does not read its answers is not read either until it catches up (TCP "
+        "back-pressure). An unknown function code gets exception 01. A frame whose MBAP protocol id is not 0 or "
         "whose length is outside 2..254, or a request too short for its function code, closes that "
         "connection (the stream cannot be re-synchronised); other clients are not affected.",
         "",

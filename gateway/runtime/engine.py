@@ -181,6 +181,7 @@ class Engine:
                 self.checkpoint()  # a latch must survive a kill -9 that comes before the next checkpoint
         self._sequence += 1
         duration = time.perf_counter() - started
+        await _let_io_run()  # the step and the snapshot are ~2 ms each: answer waiting clients in between
         snapshot = build_snapshot(self._sequence, self._site_name, self._parameters, inputs, self.state,
                                   outputs, self._rules, identities,
                                   self.admission.state if self.admission.enabled else None,
@@ -296,3 +297,18 @@ class Engine:
         if self._store_failing:
             log.info("store %s: checkpoints succeed again", self._store.path)
         self._store_failing = False
+
+
+async def _let_io_run() -> None:
+    """Resume only after the loop has polled its sockets and run their callbacks (Modbus answers requests in
+    them). `asyncio.sleep(0)` is not enough on the default loop: a task woken before the poll runs before the
+    callbacks the poll adds."""
+    loop = asyncio.get_running_loop()
+    resumed = loop.create_future()
+    loop.call_soon(loop.call_soon, _resolve, resumed)
+    await resumed
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # cancelled meanwhile
+        future.set_result(None)
