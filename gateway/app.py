@@ -18,6 +18,7 @@ from gateway.adapters.can_bus import CanBusService, open_bus
 from gateway.adapters.command_queue import CommandQueue
 from gateway.adapters.event_log import EventLog
 from gateway.adapters.modbus_server import ModbusOutput
+from gateway.adapters.opcua_process import OpcUaProcessOutput
 from gateway.adapters.opcua_server import OpcUaOutput
 from gateway.adapters.pack_registry import load_pack_registry
 from gateway.adapters.prometheus_collector import TickTimings
@@ -142,8 +143,11 @@ def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings,
         outputs.append(ModbusOutput(settings.modbus, hub, register_map, unit_ids, sunspec, port))
     if settings.opcua.enabled:
         node_map = load_node_map(settings.mappings_dir, settings.opcua.map)
-        outputs.append(OpcUaOutput(settings.opcua, hub, node_map, [p.id for p in settings.packs],
-                                   settings.site_name))
+        pack_ids = [p.id for p in settings.packs]
+        if settings.opcua.separate_process:
+            outputs.append(OpcUaProcessOutput(settings.opcua, hub, settings.mappings_dir, pack_ids, settings.site_name))
+        else:
+            outputs.append(OpcUaOutput(settings.opcua, hub, node_map, pack_ids, settings.site_name))
     if settings.prometheus.enabled:
         outputs.append(PrometheusOutput(settings.prometheus, hub, timings))
     return outputs

@@ -212,6 +212,8 @@ class OpcUaSettings(_Section):
     namespace_uri: str = "urn:bms-gateway:site"
     update_interval_s: float = Field(default=0.1, gt=0.0, le=60.0, description="one batch of writes per interval")
     map: Identifier = "native"
+    separate_process: bool = Field(default=True, description="serve OPC UA from a child process, so that its "
+                                                             "CPU time never delays the engine")
 
 
 class PrometheusSettings(_Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sqlite3
 import time
@@ -39,6 +40,24 @@ initial_soc = 0.8
 """
 
 
+def spawned_children(pid: int) -> list[int]:
+    """The multiprocessing children of `pid` that run a service (not python's resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def saved(store: Path) -> tuple[float, list[float]]:
     db = sqlite3.connect(store)
     try:
@@ -60,8 +79,14 @@ def test_kill_9_loses_at_most_one_checkpoint_interval(tmp_path: Path) -> None:
     first = GatewayProcess.start(tmp_path, config)
     time.sleep(4.0)
     ah_at_kill = first.scrape()[("bmsgw_pack_discharged_coulombs_total", (("pack", "pack-a"),))] / 3600.0
+    opcua_children = spawned_children(first.process.pid)
+    assert len(opcua_children) == 1, "the OPC UA output runs in a child process"
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(timeout=10)
+    deadline = time.monotonic() + 10.0
+    while any(alive(pid) for pid in opcua_children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in opcua_children), "the OPC UA process outlived the gateway"
     ah_saved, cell_soc = saved(tmp_path / "state.sqlite")
     # 1 C = 200 A: 0.5 s of checkpoint interval (plus the scrape-to-kill gap) is about 0.03 Ah
     assert 0 < ah_saved <= ah_at_kill + 0.05
