@@ -9,7 +9,6 @@ import dataclasses
 import os
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from asyncua.client.client import Client
@@ -28,25 +27,9 @@ from tests.adapters.conftest_opcua import (
     served_snapshot,
 )
 from tests.ports import free_tcp_port
+from tests.processes import alive, children_of
 
 START_TIMEOUT_S = 60.0
-
-
-def children() -> set[int]:
-    """Process ids of this process's live children (Linux /proc)."""
-    found = set()
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        with contextlib.suppress(OSError):
-            found |= {int(pid) for pid in (task / "children").read_text().split()}
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @contextlib.asynccontextmanager
@@ -72,7 +55,7 @@ async def test_the_child_serves_the_snapshots_and_exits_with_the_output(native_n
     hub = SnapshotHub()
     async with running(hub, free_tcp_port()) as (output, _):
         child = output.pid
-        assert child in children()
+        assert child in children_of(os.getpid())
         snapshot = served_snapshot(sequence=3)
         await hub.publish(snapshot)
         expected = pack_values(native_node_map, snapshot.packs[0])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import sqlite3
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gateway_process import GatewayProcess
+from tests.processes import alive, spawned_children
 
 pytestmark = pytest.mark.e2e
 
@@ -38,24 +38,6 @@ node_address = 1
 bus = "bus"
 initial_soc = 0.8
 """
-
-
-def spawned_children(pid: int) -> list[int]:
-    """The multiprocessing children of `pid` that run a service (not python's resource tracker)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            with contextlib.suppress(OSError):
-                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    found.append(int(child))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def saved(store: Path) -> tuple[float, list[float]]:
