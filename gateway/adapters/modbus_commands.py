@@ -18,6 +18,7 @@ from ipaddress import ip_address
 
 from pymodbus.constants import ExcCodes
 
+from gateway.adapters.per_client_interval import PerClientInterval
 from gateway.codec.command_registers import HEARTBEAT, PACK_COMMANDS, SITE_COMMANDS, UNLOCK, CommandRegister
 from gateway.domain.events import BmsEvent, EventKind
 from gateway.domain.operator_actions import OperatorAction
@@ -27,7 +28,6 @@ from gateway.settings import ModbusCommandSettings
 
 SITE = "site"
 REFUSAL_EVENT_INTERVAL_S = 60.0
-MAX_REFUSING_CLIENTS_KEPT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class CommandGate:
         self.port = port
         self.pack_ids = tuple(pack_ids)
         self._unlocked_until: dict[str, float] = {}
-        self._refusals_recorded: dict[tuple[str, str | None], float] = {}
+        self._refusal_events = PerClientInterval(REFUSAL_EVENT_INTERVAL_S)
 
     def client(self) -> ClientInfo | ExcCodes:
         """The client of the request being served, if it may write at all."""
@@ -73,11 +73,7 @@ class CommandGate:
 
     def _refuse(self, client: ClientInfo, detail: str) -> ExcCodes:
         """Exception 01, and an event for this client at most once per REFUSAL_EVENT_INTERVAL_S."""
-        key, now = (client.host, client.subject), time.monotonic()
-        if now - self._refusals_recorded.get(key, -REFUSAL_EVENT_INTERVAL_S) >= REFUSAL_EVENT_INTERVAL_S:
-            if len(self._refusals_recorded) >= MAX_REFUSING_CLIENTS_KEPT:
-                self._refusals_recorded.clear()
-            self._refusals_recorded[key] = now
+        if self._refusal_events.due((client.host, client.subject)):
             self.record(SITE, "write", client, detail)
         return ExcCodes.ILLEGAL_FUNCTION
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import logging
 import struct
-import time
-from collections import OrderedDict
 from collections.abc import Coroutine
 from typing import Any
 
@@ -33,6 +31,7 @@ from pymodbus.server.requesthandler import ServerRequestHandler
 
 from gateway.adapters.modbus_commands import CURRENT_CLIENT, ClientInfo
 from gateway.adapters.modbus_tls import peer_certificate
+from gateway.adapters.per_client_interval import PerClientInterval
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +41,18 @@ MAX_LENGTH = 254  # unit id + the largest PDU (253 bytes)
 MODBUS_PROTOCOL_ID = 0
 EXCEPTION_BIT = 0x80
 WARNING_INTERVAL_S = 60.0
-_WARNED_PEERS_KEPT = 1024
 
 
 class ModbusConnection(ServerRequestHandler):
     """Serves one connection; every request runs with the client (address, role) in CURRENT_CLIENT."""
 
-    def __init__(self, owner: object, client: ClientInfo | None = None) -> None:
+    def __init__(self, owner: object) -> None:
         super().__init__(owner, owner.trace_packet, owner.trace_pdu, owner.trace_connect)  # type: ignore[attr-defined,no-untyped-call]
-        self.client = client
+        self.client: ClientInfo | None = None
 
     def callback_connected(self) -> None:
         super().callback_connected()
-        if self.client is None:
-            self.client = client_of(self.transport)
+        self.client = client_of(self.transport)
 
     def callback_data(self, data: bytes, addr: tuple[str, int] | None = None) -> int:
         used = 0
@@ -156,18 +153,9 @@ def client_of(transport: object) -> ClientInfo | None:
     return ClientInfo(str(peer[0]), tls=True, role=certificate.role, subject=certificate.subject)
 
 
-_warned: OrderedDict[str, float] = OrderedDict()
+_warnings = PerClientInterval(WARNING_INTERVAL_S)
 
 
 def _warn_once_a_minute(client: ClientInfo | None, message: str) -> None:
     peer = "unknown client" if client is None else client.host
-    now = time.monotonic()
-    last = _warned.get(peer)
-    if last is not None and now - last < WARNING_INTERVAL_S:
-        log.debug("%s: %s", peer, message)
-        return
-    _warned[peer] = now
-    _warned.move_to_end(peer)
-    while len(_warned) > _WARNED_PEERS_KEPT:
-        _warned.popitem(last=False)
-    log.warning("%s: %s", peer, message)
+    log.log(logging.WARNING if _warnings.due(peer) else logging.DEBUG, "%s: %s", peer, message)

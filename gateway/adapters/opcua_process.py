@@ -2,9 +2,9 @@
 
 asyncua spends hundreds of milliseconds of CPU per pass over a 32-pack x 32-cell address space
 (bench.modbus --all-outputs: 96 % of a core with no client, 100 ms engine stalls). In a child
-process it has its own interpreter, GIL and event loop: the gateway's loop only pickles each
-snapshot (~0.5 ms for 32 packs) on a worker thread and writes it to a pipe, one at a time; a child
-that falls behind simply receives fewer snapshots.
+process it has its own interpreter, GIL and event loop: a worker thread of the gateway only
+pickles the latest snapshot (~0.5 ms for 32 packs) once per update interval and writes it to a pipe,
+one at a time; a child that falls behind simply receives fewer snapshots.
 
 The child runs the unchanged `OpcUaOutput` behind a hub of its own. It reports ("ready",
 namespace index) or ("failed", message) once, then reads snapshots until the pipe closes: when the
@@ -62,6 +62,7 @@ class OpcUaProcessOutput:
         self.namespace_index: int | None = None
         self.pid: int | None = None  # the child's, while it runs
         self._hub = hub
+        self._update_interval_s = settings.update_interval_s
         self._arguments = (settings, mappings_dir, tuple(pack_ids), site_name)
 
     async def run(self) -> None:
@@ -76,20 +77,27 @@ class OpcUaProcessOutput:
             self.namespace_index = await self._started(ours)
             log.info("OPC UA output runs in process %d", child.pid)
             self.ready.set()
-            sequence = -1
-            while True:
-                snapshot = await self._hub.wait_newer(sequence)
-                sequence = snapshot.sequence
-                try:
-                    await asyncio.to_thread(ours.send, snapshot)
-                except OSError as error:
-                    raise AdapterError(f"the OPC UA process (pid {child.pid}) exited with code "
-                                       f"{child.exitcode}: {error}") from error
+            await self._feed(ours, child)
         finally:
             self.ready.clear()
             ours.close()
             await asyncio.to_thread(_stop, child)
             self.pid = None
+
+    async def _feed(self, connection: Connection, child: multiprocessing.process.BaseProcess) -> None:
+        """Send the latest snapshot at most once per update interval (the child writes no more often)."""
+        loop = asyncio.get_running_loop()
+        sequence = -1
+        while True:
+            snapshot = await self._hub.wait_newer(sequence)
+            sent = loop.time()
+            sequence = snapshot.sequence
+            try:
+                await asyncio.to_thread(connection.send, snapshot)
+            except OSError as error:
+                raise AdapterError(f"the OPC UA process (pid {child.pid}) exited with code "
+                                   f"{child.exitcode}: {error}") from error
+            await asyncio.sleep(max(0.0, self._update_interval_s - (loop.time() - sent)))
 
     async def _started(self, connection: Connection) -> int:
         try:
