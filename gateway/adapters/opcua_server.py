@@ -53,12 +53,18 @@ class OpcUaOutput:
         self._pack_ids = tuple(pack_ids)
         self._site_name = site_name
 
+    async def prepare(self) -> tuple[Server, AddressSpace]:
+        """The server with the whole address space built, not yet listening (also what the NodeSet export reads)."""
+        server, namespace = await self._server()
+        space = AddressSpace(self._node_map, namespace, self._site_name, self._pack_ids,
+                             self._settings.update_interval_s)
+        await space.build(server)
+        return server, space
+
     async def run(self) -> None:
         try:
-            server, namespace = await self._server()
-            space = AddressSpace(self._node_map, namespace, self._site_name, self._pack_ids,
-                                 self._settings.update_interval_s)
-            await space.build(server)
+            server, space = await self.prepare()
+            namespace = space.namespace
             await self._listen(server)
         except UaError as error:
             raise AdapterError(f"OPC UA server cannot be set up ({error})") from error

@@ -44,6 +44,7 @@ class AddressSpace:
     def __init__(self, node_map: NodeMap, namespace: int, site_name: str, pack_ids: Sequence[str],
                  sampling_interval_s: float) -> None:
         self.node_map = node_map
+        self.namespace = namespace
         self.site_name = site_name
         self.pack_ids = tuple(pack_ids)
         self.slots: dict[str, Slot] = {}  # by NodeId path
