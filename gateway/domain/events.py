@@ -18,6 +18,7 @@ class EventKind(StrEnum):
     CLEARED = "cleared"  # back on the safe side of the clear threshold (a latched trip stays latched)
     LATCHED = "latched"  # a trip latched: limits stay zero until an authorised reset
     ACKNOWLEDGED = "acknowledged"  # an operator acknowledged an alarm
+    CONFIRMED = "confirmed"  # an operator confirmed an alarm (OPC UA Confirm, after the acknowledgement)
     RESET = "reset"  # an operator reset a latched trip
     ADMITTED = "admitted"  # a pack passed admission (or an operator admitted it)
     NOT_ADMITTED = "not_admitted"  # a pack failed admission; `detail` gives the reason
@@ -36,3 +37,4 @@ class BmsEvent:
     threshold: float = math.nan  # the threshold it was compared with
     operator: str = ""  # who, for acknowledge / reset / admit / commands
     detail: str = ""
+    rule: int | None = None  # the protection rule (index in the table) of a rule's event; not stored in the log

@@ -29,6 +29,8 @@ class ActiveAlarm:
     threshold: float
     latched: bool
     acknowledged: bool
+    rule: int = -1  # the protection rule (index in the table)
+    active: bool = True  # false: only latched (the condition cleared, the trip waits for a reset)
 
     @property
     def status_word(self) -> int:
@@ -78,7 +80,8 @@ class PackSnapshot:
     cooling_request: bool = False
     heating_request: bool = False
     contactor_open_request: bool = False
-    active_alarms: tuple[ActiveAlarm, ...] = ()  # highest severity first
+    active_alarms: tuple[ActiveAlarm, ...] = ()  # highest severity first, one per code
+    present_rules: tuple[ActiveAlarm, ...] = ()  # every present rule (active or latched), in table order
     charge_power_limit_w: float = math.nan  # the current limit at the lowest predicted pack voltage over 30 s
     discharge_power_limit_w: float = math.nan
     charge_current_limit_10s_a: float = math.nan  # the model's 10 s / 30 s figures (docs/limits.md)

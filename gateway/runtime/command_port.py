@@ -1,5 +1,6 @@
-"""Commands from in-process clients (the Modbus command registers) for the engine's next tick, the EMS heartbeat
-supervision, and the events of writes refused before they reached the engine.
+"""Commands from in-process clients (the Modbus command registers, OPC UA methods) for the engine's next tick, the
+EMS heartbeat supervision, the events of writes refused before they reached the engine, and the engine's events
+for the outputs that follow them (`follow_events`).
 
 The heartbeat is supervised from the gateway's start: until the EMS has written a first value, and whenever it
 has not changed the value for `timeout_s`, the heartbeat is lost and the engine applies the configured reaction.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from gateway.domain.events import BmsEvent
+from gateway.runtime.event_feed import EventFeed
 from gateway.runtime.operator_commands import OperatorCommand
 
 
@@ -28,12 +30,23 @@ class CommandPort:
         self._events: list[BmsEvent] = []
         self._heartbeat_value: int | None = None
         self._heartbeat_at = started
+        self._feeds: list[EventFeed] = []
 
     def submit(self, command: OperatorCommand) -> None:
         self._commands.append(command)
 
     def record(self, event: BmsEvent) -> None:
         self._events.append(event)
+
+    def follow_events(self) -> EventFeed:
+        """A feed of every event the engine logs from now on."""
+        feed = EventFeed()
+        self._feeds.append(feed)
+        return feed
+
+    def broadcast(self, events: list[BmsEvent]) -> None:
+        for feed in self._feeds:
+            feed.push(events)
 
     def heartbeat(self, value: int, now: float) -> None:
         """A written heartbeat value; only a change proves the EMS is alive."""

@@ -146,7 +146,7 @@ class Engine:
         started = time.perf_counter()
         self._poll_commands(now)
         submitted, port_events = self.port.drain()
-        commands = gather(self._pending_commands + submitted, self._pack_ids)
+        commands = gather(self._pending_commands + submitted, self._pack_ids, len(self._rules))
         self._pending_commands = []
         self.state = self.control.apply(commands.controls, self.state, self._parameters)
         heartbeat_lost = self._supervise_heartbeat(now, port_events)
@@ -233,6 +233,8 @@ class Engine:
         queue = self._stores.commands
         for command, outcome in results:
             log.info("operator %s: %s pack %s: %s", command.operator, command.action.value, command.pack_id, outcome)
+            if command.reply is not None:
+                command.reply(outcome)
             if queue is not None and command.id:
                 try:
                     queue.complete(command.id, outcome)
@@ -240,6 +242,7 @@ class Engine:
                     log.error("%s", error)
 
     def _log_events(self, events: list[BmsEvent]) -> None:
+        self.port.broadcast(events)
         for event in events:
             log.log(logging.WARNING if event.severity >= 2 else logging.INFO, "event %s %s %s %s cell=%s value=%g "
                     "threshold=%g %s", event.pack_id, event.kind.value, event.code, event.severity.name.lower(),

@@ -6,8 +6,8 @@ A reset clears only the latched trips whose condition has cleared; the outcome s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,8 @@ class OperatorCommand:
     operator: str
     id: int = 0  # the queue's id, to report the outcome back
     value: float = math.nan  # SET_SOC: the SoC (0..1)
+    rule: int | None = None  # ACKNOWLEDGE: only this rule of the pack (an OPC UA condition), None: every rule
+    reply: Callable[[str], None] | None = field(default=None, compare=False, repr=False)  # gets the outcome
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,10 @@ class TickCommands:
     commands: tuple[tuple[OperatorCommand, int | None], ...]  # each with its pack index (None: unknown pack)
 
 
-def gather(commands: Sequence[OperatorCommand], pack_ids: tuple[str, ...]) -> TickCommands:
+def gather(commands: Sequence[OperatorCommand], pack_ids: tuple[str, ...], rule_count: int = 0) -> TickCommands:
     packs = len(pack_ids)
     acknowledge = np.zeros(packs, dtype=bool)
+    acknowledge_rules = np.zeros((rule_count, packs), dtype=bool)
     reset = np.zeros(packs, dtype=bool)
     operators: dict[int, str] = {}
     admits: dict[int, str] = {}
@@ -54,9 +57,14 @@ def gather(commands: Sequence[OperatorCommand], pack_ids: tuple[str, ...]) -> Ti
         if command.action in CONTROL_ACTIONS:
             controls.append((command, pack))
             continue
-        (reset if command.action is OperatorAction.RESET else acknowledge)[pack] = True
+        if command.action is OperatorAction.ACKNOWLEDGE and command.rule is not None:
+            if 0 <= command.rule < rule_count:
+                acknowledge_rules[command.rule, pack] = True
+        else:
+            (reset if command.action is OperatorAction.RESET else acknowledge)[pack] = True
         operators[pack] = command.operator
-    return TickCommands(OperatorRequests(acknowledge, reset), operators, admits, tuple(controls), tuple(indexed))
+    requests = OperatorRequests(acknowledge, reset, acknowledge_rules if acknowledge_rules.any() else None)
+    return TickCommands(requests, operators, admits, tuple(controls), tuple(indexed))
 
 
 def outcomes(tick: TickCommands, after: ProtectionState, rules: ProtectionRules, now: float,
@@ -73,6 +81,8 @@ def outcomes(tick: TickCommands, after: ProtectionState, rules: ProtectionRules,
         elif command.action is OperatorAction.RESET:
             still = sorted({rules[int(i)].code.label for i in np.nonzero(after.latched[:, pack])[0]})
             outcome = "done" if not still else f"refused for {', '.join(still)}: condition still present"
+        elif command.action is OperatorAction.ACKNOWLEDGE and command.rule is not None:
+            outcome = _rule_acknowledge_outcome(command.rule, pack, after, rules)
         elif command.action is OperatorAction.SET_SOC:
             outcome = f"done: every cell starts again at {100.0 * command.value:.2f} %"
         else:
@@ -81,3 +91,11 @@ def outcomes(tick: TickCommands, after: ProtectionState, rules: ProtectionRules,
         events.append(BmsEvent(time=now, pack_id=command.pack_id, kind=EventKind.COMMAND, code=command.action.value,
                                operator=command.operator, detail=outcome))
     return results, events
+
+
+def _rule_acknowledge_outcome(rule: int, pack: int, after: ProtectionState, rules: ProtectionRules) -> str:
+    if not 0 <= rule < len(rules):
+        return f"refused: no rule {rule} in the protection table"
+    if not after.present[rule, pack]:
+        return f"refused: {rules[rule].code.label} ({rules[rule].severity.name.lower()}) is not present"
+    return "done"

@@ -38,5 +38,6 @@ def protection_events(before: ProtectionState, after: ProtectionState, rules: Pr
                 value=float(quantities[rule.quantity][pack]),
                 threshold=float(rule.threshold[pack]),
                 operator=operators.get(int(pack), "") if kind in (EventKind.RESET, EventKind.ACKNOWLEDGED) else "",
+                rule=int(rule_index),
             ))
     return events

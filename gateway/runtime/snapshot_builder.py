@@ -28,20 +28,24 @@ _STATE_OF_SEVERITY = {Severity.NONE: PackState.NORMAL, Severity.WARNING: PackSta
                       Severity.ALARM: PackState.ALARM, Severity.TRIP: PackState.ALARM}
 
 
-def alarm_list(protection: ProtectionState, rules: tuple[ProtectionRule, ...], quantities: Quantities,
-               pack: int) -> tuple[ActiveAlarm, ...]:
-    """The pack's present rules, highest severity first; of one code, only the highest present severity."""
-    present = protection.present[:, pack]
+def present_rules(protection: ProtectionState, rules: tuple[ProtectionRule, ...], quantities: Quantities,
+                  pack: int) -> tuple[ActiveAlarm, ...]:
+    """Every present rule of the pack (active, or latched waiting for a reset), in table order."""
+    return tuple(
+        ActiveAlarm(rules[index].code, rules[index].severity, quantities.position(rules[index].quantity, pack),
+                    float(quantities[rules[index].quantity][pack]), float(rules[index].threshold[pack]),
+                    bool(protection.latched[index, pack]), bool(protection.acknowledged[index, pack]), index,
+                    bool(protection.active[index, pack]))
+        for index in np.nonzero(protection.present[:, pack])[0].tolist())
+
+
+def alarm_list(present: tuple[ActiveAlarm, ...]) -> tuple[ActiveAlarm, ...]:
+    """The present rules highest severity first; of one code, only the highest present severity."""
     best: dict[AlarmCode, ActiveAlarm] = {}
-    for index in np.nonzero(present)[0].tolist():
-        rule = rules[index]
-        held = best.get(rule.code)
-        if held is not None and held.severity >= rule.severity:
-            continue
-        best[rule.code] = ActiveAlarm(rule.code, rule.severity, quantities.position(rule.quantity, pack),
-                                      float(quantities[rule.quantity][pack]), float(rule.threshold[pack]),
-                                      bool(protection.latched[index, pack]),
-                                      bool(protection.acknowledged[index, pack]))
+    for alarm in present:
+        held = best.get(alarm.code)
+        if held is None or held.severity < alarm.severity:
+            best[alarm.code] = alarm
     return tuple(sorted(best.values(), key=lambda a: (-int(a.severity), int(a.code))))
 
 
@@ -76,7 +80,7 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
         admission_status, admission_reasons = admission.status, admission.reasons
     for i, layout in enumerate(parameters.layouts):
         online = bool(outputs.fresh[i])
-        present = alarm_list(state.protection, rules, outputs.quantities, i) if outputs.severity[i] > 0 else ()
+        present = present_rules(state.protection, rules, outputs.quantities, i) if outputs.severity[i] > 0 else ()
         alarms = {alarm.code: alarm.severity for alarm in present}
         never_seen = not np.isfinite(inputs.data_age_s[i]) and not np.isfinite(inputs.temperature_age_s[i])
         if never_seen:
@@ -135,7 +139,8 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
             cooling_request=bool(outputs.actions.cooling[i]),
             heating_request=bool(outputs.actions.heating[i]),
             contactor_open_request=bool(outputs.actions.open_contactor[i]) or bool(remote and remote.disconnected[i]),
-            active_alarms=present,
+            active_alarms=alarm_list(present),
+            present_rules=present,
             charge_power_limit_w=float(limits.power_charge_w[i]),
             discharge_power_limit_w=float(limits.power_discharge_w[i]),
             charge_current_limit_10s_a=float(limits.charge_10s_a[i]),

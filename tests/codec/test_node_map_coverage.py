@@ -24,6 +24,7 @@ NOT_A_VARIABLE: dict[str, dict[str, str]] = {
         "identity": "published as the properties of the Identity object",
         "alarms": "published as AlarmMaskWarning / AlarmMaskAlarm / AlarmMaskTrip and HighestSeverity",
         "active_alarms": "published as ActiveAlarms (text) and ActiveAlarmCount",
+        "present_rules": "published as the pack's alarm conditions (Alarms folder, events)",
         "active_alarm_code": "the Modbus encoding of the active-alarm list; OPC UA has ActiveAlarms",
         "active_alarm_status": "the Modbus encoding of the active-alarm list; OPC UA has ActiveAlarms",
         "active_alarm_cell": "the Modbus encoding of the active-alarm list; OPC UA has ActiveAlarms",

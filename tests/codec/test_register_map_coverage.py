@@ -26,6 +26,7 @@ NOT_PUBLISHED_ON_MODBUS: dict[str, dict[str, str]] = {
         "time_at_temperature_s": "usage histogram; OPC UA and Prometheus carry it",
         "time_at_soc_s": "usage histogram; OPC UA and Prometheus carry it",
         "active_alarms": "published as the active_alarm_code / _status / _cell lists",
+        "present_rules": "per rule: the alarm bitfields and the active-alarm list cover it per code",
         "active_alarm_text": "the OPC UA text form of the same list",
         "cooling_request": "published as bit 0 of request_flags",
         "heating_request": "published as bit 1 of request_flags",
