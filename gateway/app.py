@@ -18,6 +18,7 @@ from gateway.adapters.can_bus import CanBusService, open_bus
 from gateway.adapters.command_queue import CommandQueue
 from gateway.adapters.event_log import EventLog
 from gateway.adapters.modbus_server import ModbusOutput
+from gateway.adapters.opcua_link import PortLink
 from gateway.adapters.opcua_process import OpcUaProcessOutput
 from gateway.adapters.opcua_server import OpcUaOutput
 from gateway.adapters.pack_registry import load_pack_registry
@@ -39,6 +40,7 @@ from gateway.codec.sunspec_ratings import PackRating
 from gateway.errors import ConfigError, Problem
 from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.command_port import CommandPort
+from gateway.runtime.condition_catalogue import ConditionSpec, condition_catalogue
 from gateway.runtime.engine import Engine, EngineStores
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.ingest import BusIngest
@@ -84,7 +86,7 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     commands = settings.modbus.commands
     port = CommandPort(commands.heartbeat_timeout_s if settings.modbus.enabled and commands.enabled else None,
                        time.monotonic())
-    outputs = _outputs(settings, hub, timings, models, port)
+    outputs = _outputs(settings, hub, timings, models, port, condition_catalogue(rules))
     table = MeasurementTable(parameters)
     gateway_buses: list[can.BusABC] = []
     services: list[Service] = []
@@ -133,7 +135,7 @@ def admission_gate(settings: AdmissionSection, layouts: Sequence[PackLayout]) ->
 
 
 def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings,
-             models: Mapping[str, CellModel], port: CommandPort) -> list[Service]:
+             models: Mapping[str, CellModel], port: CommandPort, conditions: Sequence[ConditionSpec]) -> list[Service]:
     """The enabled outputs, their mappings loaded and validated (nothing is bound until they run)."""
     outputs: list[Service] = []
     if settings.modbus.enabled:
@@ -145,9 +147,11 @@ def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings,
         node_map = load_node_map(settings.mappings_dir, settings.opcua.map)
         pack_ids = [p.id for p in settings.packs]
         if settings.opcua.separate_process:
-            outputs.append(OpcUaProcessOutput(settings.opcua, hub, settings.mappings_dir, pack_ids, settings.site_name))
+            outputs.append(OpcUaProcessOutput(settings.opcua, hub, settings.mappings_dir, pack_ids, settings.site_name,
+                                              conditions=conditions, port=port))
         else:
-            outputs.append(OpcUaOutput(settings.opcua, hub, node_map, pack_ids, settings.site_name))
+            outputs.append(OpcUaOutput(settings.opcua, hub, node_map, pack_ids, settings.site_name,
+                                       conditions=conditions, feed=port.follow_events(), link=PortLink(port)))
     if settings.prometheus.enabled:
         outputs.append(PrometheusOutput(settings.prometheus, hub, timings))
     return outputs

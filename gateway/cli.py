@@ -19,6 +19,8 @@ from gateway.demo import demo_settings_overrides
 from gateway.errors import GatewayError
 from gateway.event_command import add_event_command, run_event_command
 from gateway.offline_commands import add_offline_commands, run_offline_command
+from gateway.opcua_nodeset_command import OPCUA_NODESET_COMMAND, add_opcua_nodeset_command, run_opcua_nodeset_command
+from gateway.opcua_user_command import OPCUA_USER_COMMAND, add_opcua_user_command, run_opcua_user_command
 from gateway.operator_cli import COMMAND_NAMES, add_operator_commands, run_operator_command
 from gateway.settings import GatewaySettings
 
@@ -45,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     add_offline_commands(commands)
     add_event_command(commands)
     add_operator_commands(commands)
+    add_opcua_user_command(commands)
+    add_opcua_nodeset_command(commands)
     return parser
 
 
@@ -59,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_event_command(arguments)
         if arguments.command in COMMAND_NAMES:
             return run_operator_command(arguments)
+        if arguments.command == OPCUA_USER_COMMAND:
+            return run_opcua_user_command(arguments)
+        if arguments.command == OPCUA_NODESET_COMMAND:
+            return run_opcua_nodeset_command(arguments)
         settings = _settings_for(arguments)
         logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -106,6 +114,10 @@ def _check_config(path: Path) -> int:
         print(f"  {name}: {state}")
     if settings.modbus.enabled and settings.modbus.security.enabled:
         print(f"  {modbus_security_summary(settings.modbus)}")
+    if settings.opcua.enabled:
+        from gateway.adapters.opcua_security import opcua_security_summary  # loads asyncua: only here
+
+        print(f"  {opcua_security_summary(settings.opcua)}")
     print(f"  tick {settings.engine.tick_hz} Hz, stale timeout {settings.engine.stale_timeout_s} s, "
           f"store {settings.store.path}")
     if not admission.enabled:

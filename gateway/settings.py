@@ -205,6 +205,36 @@ class ModbusSettings(_Section):
     security: ModbusSecuritySettings = ModbusSecuritySettings()
 
 
+class OpcUaSecuritySettings(_Section):
+    """OPC UA security (docs/opcua.md, Security): endpoints, the server's certificate, trusted clients, users."""
+
+    none_endpoint: bool = Field(default=True, description="offer the endpoint with security policy None (no "
+                                                          "signing, no encryption)")
+    signed_endpoints: bool = Field(default=True, description="offer Basic256Sha256 and Aes256_Sha256_RsaPss, each "
+                                                             "with Sign and with SignAndEncrypt")
+    certificate: Path = Field(default=Path("opcua-pki/own/cert.der"),
+                              description="the server's certificate (DER or PEM); created with the key when both "
+                                          "are missing")
+    private_key: Path = Field(default=Path("opcua-pki/own/key.pem"),
+                              description="its RSA private key (PEM or DER, unencrypted; created with mode 0600)")
+    trusted_clients_dir: Path = Field(
+        default=Path("opcua-pki/trusted"),
+        description="client certificates (or the CAs that issued them) accepted on signed endpoints; a refused "
+                    "client's certificate is copied to the folder `rejected` beside this one")
+    users_file: Path | None = Field(default=None, description="user names, roles and password hashes (TOML, "
+                                                              "`bms-gateway opcua-user`); none: no user logins")
+    anonymous: bool = Field(default=False, description="accept anonymous sessions, with the viewer role")
+
+    @model_validator(mode="after")
+    def _usable(self) -> OpcUaSecuritySettings:
+        if not self.none_endpoint and not self.signed_endpoints:
+            raise ValueError("both none_endpoint and signed_endpoints are off: no endpoint is left, turn one on")
+        if self.users_file is not None and not self.signed_endpoints:
+            raise ValueError("a users_file needs signed_endpoints = true (the server's certificate encrypts the "
+                             "passwords; without it they would travel in plain text)")
+        return self
+
+
 class OpcUaSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -214,6 +244,12 @@ class OpcUaSettings(_Section):
     map: Identifier = "native"
     separate_process: bool = Field(default=True, description="serve OPC UA from a child process, so that its "
                                                              "CPU time never delays the engine")
+    history_window_s: float = Field(default=3600.0, ge=0.0, le=7 * 86400.0,
+                                    description="how far back HistoryRead reaches for the site's and packs' values "
+                                                "(0: no history)")
+    history_interval_s: float = Field(default=10.0, gt=0.0, le=3600.0,
+                                      description="at most one history sample per value and interval")
+    security: OpcUaSecuritySettings = OpcUaSecuritySettings()
 
 
 class PrometheusSettings(_Section):

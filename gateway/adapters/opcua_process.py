@@ -6,10 +6,17 @@ process it has its own interpreter, GIL and event loop: a worker thread of the g
 pickles the latest snapshot (~0.5 ms for 32 packs) once per update interval and writes it to a pipe,
 one at a time; a child that falls behind simply receives fewer snapshots.
 
-The child runs the unchanged `OpcUaOutput` behind a hub of its own. It reports ("ready",
-namespace index) or ("failed", message) once, then reads snapshots until the pipe closes: when the
-gateway stops or dies (even by kill -9), the child sees end-of-file and exits. The child ignores
-SIGINT and SIGTERM: its lifetime is the pipe's.
+The child runs the unchanged `OpcUaOutput` behind a hub and an event feed of its own. The pipe carries
+
+    gateway -> child   ("update", snapshot, the engine's events since the previous update)
+                       ("reply", request id, outcome)        the engine's answer to a command
+    child -> gateway   ("ready", namespace index) or ("failed", message), once
+                       ("command", request id, command)      from a method call (acknowledge, reset, set SoC, ...)
+                       ("event", event)                      for the event log (confirm, a refused method call)
+
+The gateway reads the child's messages when the pipe is readable (no thread blocked on it, so closing the pipe
+always reaches the child). When the gateway stops or dies (even by kill -9), the child sees end-of-file and
+exits. The child ignores SIGINT and SIGTERM: its lifetime is the pipe's.
 """
 
 from __future__ import annotations
@@ -17,20 +24,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copyreg
+import itertools
 import logging
 import multiprocessing
 import signal
 import types
 from collections.abc import Sequence
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from gateway.adapters.opcua_link import EngineLink, NoLink, PortLink
 from gateway.adapters.opcua_server import OpcUaOutput, endpoint_url
 from gateway.codec.node_map import load_node_map
-from gateway.domain.snapshot import GatewaySnapshot
+from gateway.domain.events import BmsEvent
 from gateway.errors import AdapterError
+from gateway.runtime.command_port import CommandPort
+from gateway.runtime.condition_catalogue import ConditionSpec
+from gateway.runtime.event_feed import EventFeed
 from gateway.runtime.hub import SnapshotHub
+from gateway.runtime.operator_commands import OperatorCommand
 from gateway.settings import OpcUaSettings
 
 log = logging.getLogger(__name__)
@@ -54,16 +68,20 @@ class OpcUaProcessOutput:
     name = "opcua"
 
     def __init__(self, settings: OpcUaSettings, hub: SnapshotHub, mappings_dir: Path, pack_ids: Sequence[str],
-                 site_name: str) -> None:
+                 site_name: str, *, conditions: Sequence[ConditionSpec] = (), port: CommandPort | None = None) -> None:
         """The node map `settings.map` is loaded from `mappings_dir` again in the child (its sources are
-        closures, which do not pickle): load it here first to report a bad map before anything starts."""
+        closures, which do not pickle): load it here first to report a bad map before anything starts.
+        `port`: the engine's, for the events that move the alarm conditions and the methods' commands."""
         self.ready = asyncio.Event()
         self.endpoint = endpoint_url(settings.host, settings.port)
         self.namespace_index: int | None = None
         self.pid: int | None = None  # the child's, while it runs
         self._hub = hub
+        self._feed = port.follow_events() if port is not None else EventFeed()
+        self._link: EngineLink = PortLink(port) if port is not None else NoLink()
         self._update_interval_s = settings.update_interval_s
-        self._arguments = (settings, mappings_dir, tuple(pack_ids), site_name)
+        self._arguments = (settings, mappings_dir, tuple(pack_ids), site_name, tuple(conditions))
+        self._sending = asyncio.Lock()
 
     async def run(self) -> None:
         context = multiprocessing.get_context("spawn")  # no copy of this process's threads, loop or sockets
@@ -77,27 +95,66 @@ class OpcUaProcessOutput:
             self.namespace_index = await self._started(ours)
             log.info("OPC UA output runs in process %d", child.pid)
             self.ready.set()
-            await self._feed(ours, child)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._send_updates(ours, child))
+                group.create_task(self._answer(ours, child, group))
         finally:
             self.ready.clear()
             ours.close()
             await asyncio.to_thread(_stop, child)
             self.pid = None
 
-    async def _feed(self, connection: Connection, child: multiprocessing.process.BaseProcess) -> None:
-        """Send the latest snapshot at most once per update interval (the child writes no more often)."""
+    async def _send_updates(self, connection: Connection, child: multiprocessing.process.BaseProcess) -> None:
+        """Send the latest snapshot, with the events up to it, at most once per update interval (the child writes
+        no more often)."""
         loop = asyncio.get_running_loop()
         sequence = -1
         while True:
             snapshot = await self._hub.wait_newer(sequence)
             sent = loop.time()
             sequence = snapshot.sequence
-            try:
-                await asyncio.to_thread(connection.send, snapshot)
-            except OSError as error:
-                raise AdapterError(f"the OPC UA process (pid {child.pid}) exited with code "
-                                   f"{child.exitcode}: {error}") from error
+            await self._send(connection, child, ("update", snapshot, self._feed.take()))
             await asyncio.sleep(max(0.0, self._update_interval_s - (loop.time() - sent)))
+
+    async def _send(self, connection: Connection, child: multiprocessing.process.BaseProcess, message: Any) -> None:
+        async with self._sending:
+            try:
+                await asyncio.to_thread(connection.send, message)
+            except OSError as error:
+                raise _exited(child, error) from error
+
+    async def _answer(self, connection: Connection, child: multiprocessing.process.BaseProcess,
+                      group: asyncio.TaskGroup) -> None:
+        """The child's commands (each answered when the engine has decided) and events."""
+        loop = asyncio.get_running_loop()
+        messages: asyncio.Queue[Any] = asyncio.Queue()
+
+        def readable() -> None:
+            try:
+                while connection.poll():
+                    messages.put_nowait(connection.recv())
+            except (EOFError, OSError) as error:
+                loop.remove_reader(connection.fileno())
+                messages.put_nowait(error)
+
+        loop.add_reader(connection.fileno(), readable)
+        try:
+            while True:
+                message = await messages.get()
+                if isinstance(message, BaseException):
+                    raise _exited(child, message)
+                if message[0] == "command":
+                    group.create_task(self._execute(connection, child, message[1], message[2]))
+                elif message[0] == "event":
+                    self._link.record(message[1])
+        finally:
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(connection.fileno())
+
+    async def _execute(self, connection: Connection, child: multiprocessing.process.BaseProcess, request: int,
+                       command: OperatorCommand) -> None:
+        outcome = await self._link.execute(command)
+        await self._send(connection, child, ("reply", request, outcome))
 
     async def _started(self, connection: Connection) -> int:
         try:
@@ -112,6 +169,11 @@ class OpcUaProcessOutput:
         return int(detail)
 
 
+def _exited(child: multiprocessing.process.BaseProcess, error: BaseException) -> AdapterError:
+    return AdapterError(f"the OPC UA process (pid {child.pid}) exited with code {child.exitcode}: "
+                        f"{error or type(error).__name__}")
+
+
 def _stop(child: multiprocessing.process.BaseProcess) -> None:
     child.join(STOP_TIMEOUT_S)
     if child.is_alive():
@@ -120,7 +182,7 @@ def _stop(child: multiprocessing.process.BaseProcess) -> None:
 
 
 def serve_in_child(connection: Connection, settings: OpcUaSettings, mappings_dir: Path, pack_ids: tuple[str, ...],
-                   site_name: str, log_level: int) -> None:
+                   site_name: str, conditions: tuple[ConditionSpec, ...], log_level: int) -> None:
     """The child process: serve OPC UA until the gateway closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -132,27 +194,71 @@ def serve_in_child(connection: Connection, settings: OpcUaSettings, mappings_dir
     except ImportError:
         runner = asyncio.run
     with contextlib.suppress(KeyboardInterrupt):
-        hub = SnapshotHub()
-        node_map = load_node_map(mappings_dir, settings.map)
-        runner(_serve(connection, OpcUaOutput(settings, hub, node_map, pack_ids, site_name), hub))
+        runner(_serve(connection, settings, load_node_map(mappings_dir, settings.map), pack_ids, site_name,
+                      conditions))
 
 
-async def _serve(connection: Connection, output: OpcUaOutput, hub: SnapshotHub) -> None:
+class PipeLink:
+    """The child's way to the engine: commands and events up the pipe, the engine's outcomes back."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._sending = asyncio.Lock()
+        self._requests = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def execute(self, command: OperatorCommand) -> str:
+        request = next(self._requests)
+        outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting[request] = outcome
+        try:
+            await self.send(("command", request, replace(command, reply=None)))
+            return await outcome
+        finally:
+            del self._waiting[request]
+
+    def record(self, event: BmsEvent) -> None:
+        task = asyncio.get_running_loop().create_task(self.send(("event", event)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def replied(self, request: int, outcome: str) -> None:
+        waiting = self._waiting.get(request)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(outcome)
+
+    async def send(self, message: Any) -> None:
+        async with self._sending:
+            await asyncio.to_thread(self._connection.send, message)
+
+
+async def _serve(connection: Connection, settings: OpcUaSettings, node_map: Any, pack_ids: tuple[str, ...],
+                 site_name: str, conditions: tuple[ConditionSpec, ...]) -> None:
+    hub, feed, link = SnapshotHub(), EventFeed(), PipeLink(connection)
+    output = OpcUaOutput(settings, hub, node_map, pack_ids, site_name, conditions=conditions, feed=feed, link=link)
     serving = asyncio.create_task(output.run(), name="opcua")
     ready = asyncio.create_task(output.ready.wait())
     await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
     if not ready.done():
         ready.cancel()
         error = serving.exception() if not serving.cancelled() else None
-        connection.send(("failed", str(error) if error else "the OPC UA output stopped before serving"))
+        await link.send(("failed", str(error) if error else "the OPC UA output stopped before serving"))
         return
-    connection.send(("ready", output.namespace_index))
+    await link.send(("ready", output.namespace_index))
     try:
         while not serving.done():
             try:
-                snapshot: GatewaySnapshot = await asyncio.to_thread(connection.recv)
+                message = await asyncio.to_thread(connection.recv)
             except (EOFError, OSError):
                 return  # the gateway stopped (or died)
+            if message[0] == "reply":
+                link.replied(message[1], message[2])
+                continue
+            _, snapshot, events = message
+            feed.push(events.events)  # a batch the gateway's feed lost is lost here too: the conditions resume
+            if events.lost:
+                feed.lose(events.lost)
             await hub.publish(snapshot)
         serving.result()  # the output failed: its error ends this process with a traceback in the log
     finally:

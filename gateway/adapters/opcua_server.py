@@ -16,14 +16,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from asyncua import ua
-
 import gateway
+from gateway.adapters.opcua_condition_methods import ConditionMethods
+from gateway.adapters.opcua_conditions import ConditionSet
+from gateway.adapters.opcua_history import ValueHistory, historize
+from gateway.adapters.opcua_link import EngineLink, NoLink
+from gateway.adapters.opcua_pack_methods import PackMethods
+from gateway.adapters.opcua_security import apply_security
 from gateway.adapters.opcua_tree import AddressSpace
 from gateway.adapters.opcua_types import Server, UaError
 from gateway.adapters.opcua_values import ValueWriter
 from gateway.codec.node_model import NodeMap
 from gateway.errors import AdapterError
+from gateway.runtime.condition_catalogue import ConditionSpec
+from gateway.runtime.event_feed import EventFeed
 from gateway.runtime.hub import SnapshotHub
 from gateway.settings import OpcUaSettings
 
@@ -43,7 +49,10 @@ class OpcUaOutput:
     name = "opcua"
 
     def __init__(self, settings: OpcUaSettings, hub: SnapshotHub, node_map: NodeMap, pack_ids: Sequence[str],
-                 site_name: str) -> None:
+                 site_name: str, *, conditions: Sequence[ConditionSpec] = (), feed: EventFeed | None = None,
+                 link: EngineLink | None = None) -> None:
+        """`conditions`: the protection rules, one alarm condition each per pack; `feed`: the engine's events that
+        move them; `link`: where methods send their commands (none: every method is refused)."""
         self.ready = asyncio.Event()
         self.endpoint = endpoint_url(settings.host, settings.port)
         self.namespace_index: int | None = None  # known once serving
@@ -52,6 +61,11 @@ class OpcUaOutput:
         self._node_map = node_map
         self._pack_ids = tuple(pack_ids)
         self._site_name = site_name
+        self._specs = tuple(conditions)
+        self._feed = feed or EventFeed()
+        self._link = link or NoLink()
+        self._conditions: ConditionSet | None = None
+        self._history: ValueHistory | None = None
 
     async def prepare(self) -> tuple[Server, AddressSpace]:
         """The server with the whole address space built, not yet listening (also what the NodeSet export reads)."""
@@ -59,6 +73,13 @@ class OpcUaOutput:
         space = AddressSpace(self._node_map, namespace, self._site_name, self._pack_ids,
                              self._settings.update_interval_s)
         await space.build(server)
+        self._conditions = ConditionSet(server, namespace, self._specs, self._pack_ids)
+        await self._conditions.build(self._settings.update_interval_s)
+        ConditionMethods(self._conditions, self._link).bind(server)
+        await PackMethods(self._link, namespace, self._pack_ids).build(server, space.types.pack, space.types.site)
+        if self._settings.history_window_s > 0:
+            self._history = await historize(server, space, ValueHistory(self._settings.history_window_s,
+                                                                         self._settings.history_interval_s))
         return server, space
 
     async def run(self) -> None:
@@ -72,7 +93,7 @@ class OpcUaOutput:
                  self._settings.namespace_uri, namespace, len(self._pack_ids), self._node_map.name)
         try:
             self.ready.set()
-            await self._publish(ValueWriter(server, space))
+            await self._publish(ValueWriter(server, space, self._history))
         except UaError as error:
             raise AdapterError(f"OPC UA server failed while publishing ({error})") from error
         finally:
@@ -83,10 +104,10 @@ class OpcUaOutput:
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
-        server.set_server_name(f"bms-gateway {self._site_name}")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-        server.set_identity_tokens([ua.AnonymousIdentityToken])
-        await server.set_application_uri(f"urn:bms-gateway:{self._site_name}:server")
+        name, application_uri = f"bms-gateway {self._site_name}", f"urn:bms-gateway:{self._site_name}:server"
+        server.set_server_name(name)
+        await apply_security(server, self._settings.security, application_uri, self._settings.host, name)
+        await server.set_application_uri(application_uri)
         await server.set_build_info("urn:bms-gateway", "bms-gateway", "bms-gateway OPC UA output",
                                     gateway.__version__, "0", _build_date())
         self.namespace_index = await server.register_namespace(self._settings.namespace_uri)
@@ -115,6 +136,8 @@ class OpcUaOutput:
             started = loop.time()
             sequence = snapshot.sequence
             await writer.apply(snapshot)
+            if self._conditions is not None:
+                await self._conditions.follow(snapshot, self._feed.take())
             await asyncio.sleep(max(0.0, self._settings.update_interval_s - (loop.time() - started)))
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from asyncua import ua
 
+from gateway.adapters.opcua_history import ValueHistory
 from gateway.adapters.opcua_nodes import VARIANT_TYPES
 from gateway.adapters.opcua_tree import AddressSpace, Slot
 from gateway.adapters.opcua_types import Server, StatusCodes, status, ua_time
@@ -29,16 +30,19 @@ _STATUS: dict[Quality, ua.StatusCode] = {
 
 
 class ValueWriter:
-    def __init__(self, server: Server, space: AddressSpace) -> None:
+    def __init__(self, server: Server, space: AddressSpace, history: ValueHistory | None = None) -> None:
         self._server = server
         self._space = space
+        self._history = history
         self._packs = frozenset(space.pack_ids)
         self._last: dict[str, NodeValue] = {}
         self._seen: set[str] = set()  # packs that have been in a snapshot
+        self._wall_time = 0.0  # of the snapshot being written
 
     async def apply(self, snapshot: GatewaySnapshot) -> int:
         """Write the values that changed since the last snapshot; returns how many were written."""
         source_time = ua_time(datetime.fromtimestamp(snapshot.wall_time, UTC))
+        self._wall_time = snapshot.wall_time
         node_map = self._space.node_map
         written = await self._write(site_path(), site_values(node_map, snapshot.site), source_time)
         present = set()
@@ -63,8 +67,11 @@ class ValueWriter:
         slots, last = self._space.slots, self._last
         server_time = ua_time(datetime.now(UTC))
         written = 0
+        history = self._history
         for key, value in values.items():
             path = f"{prefix}/{key}"
+            if history is not None and (slot := slots.get(path)) is not None and history.historized(slot.node_id):
+                history.record(slot.node_id, self._wall_time, float(value.value), _STATUS[value.quality].value)
             if value.same_as(last.get(path)):
                 continue
             slot = slots.get(path)

@@ -1,4 +1,4 @@
-"""The node map as documentation: the variable tables of docs/opcua.md.
+"""The node map as documentation: the variable and type tables of docs/opcua.md.
 
     python -m gateway.codec.node_docs                  print the tables of the native map
     python -m gateway.codec.node_docs --write FILE     replace the generated section of FILE
@@ -14,7 +14,20 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from gateway.codec.node_map import ENUMS, load_node_map
-from gateway.codec.node_model import ArrayGroup, Bands, EngineeringUnit, NodeMap, NodeVariable
+from gateway.codec.node_model import (
+    GATEWAY_BROWSE_NAME,
+    GATEWAY_PROPERTIES,
+    GATEWAY_TYPE,
+    PACK_TYPE,
+    SITE_TYPE,
+    ArrayGroup,
+    Bands,
+    EngineeringUnit,
+    NodeMap,
+    NodeVariable,
+    gateway_path,
+    type_path,
+)
 from gateway.domain.alarms import ALARM_DESCRIPTIONS
 from gateway.settings import DEFAULT_MAPPINGS_DIR
 
@@ -52,13 +65,20 @@ def render_markdown(node_map: NodeMap) -> str:
     parts += ["", f"### {identity.browse_name} properties: `site/packs/<pack id>/{identity.id}/<path>`", "",
               f"{_sentence(identity.description)}.", "",
               _table(identity.properties, identity.property_key, properties=True)]
+    parts += ["", f"### Gateway object: `{gateway_path('<path>')}` ({GATEWAY_BROWSE_NAME}, {GATEWAY_TYPE})", "",
+              "Properties, Good from the start and fixed while the server runs.", "",
+              "| Browse name | NodeId path | DataType | Description |", "|---|---|---|---|"]
+    parts += [f"| {p.browse_name} | `{p.id}` | {p.data_type} | {p.description} |" for p in GATEWAY_PROPERTIES]
+    parts += ["", *_object_types(node_map)]
     parts += ["", "### Units (UNECE codes, OPC UA Part 8 `EUInformation`)", "",
               "| Code | Symbol (DisplayName) | Name (Description) | UnitId |", "|---|---|---|---|"]
     parts += [f"| {u.code} | {u.symbol} | {u.name} | {u.unit_id} (0x{u.unit_id:06X}) |"
               for u in _units(node_map)]
-    parts += ["", "### Enumerations (EnumValues of the MultiStateValueDiscreteType variables)", "",
-              "| Enumeration | Values |", "|---|---|"]
-    parts += [f"| {name} | {', '.join(f'{int(m)} {m.name}' for m in ENUMS[name])} |"
+    parts += ["", "### Enumerations: `types/<name>`", "",
+              "Enumeration DataTypes (with EnumValues and their EnumDefinition); the same values are the EnumValues "
+              "of the Int32 MultiStateValueDiscreteType variables that name them.", "",
+              "| Enumeration | DataType NodeId path | Values |", "|---|---|---|"]
+    parts += [f"| {name} | `{type_path(name)}` | {', '.join(f'{int(m)} {m.name}' for m in ENUMS[name])} |"
               for name in _enums(node_map)]
     parts += ["", "### Alarm bits (AlarmMaskWarning / AlarmMaskAlarm / AlarmMaskTrip: bit n = code n)", "",
               "| Bit | Alarm | Meaning |", "|---|---|---|"]
@@ -81,6 +101,38 @@ def _table(variables: Iterable[NodeVariable], key_of: Callable[[NodeVariable], s
         rows.append(f"| {variable.browse_name} | `{key_of(variable)}` | {data_type} | {unit} | {eu_range} "
                     f"| {offline} | {variable.description} |")
     return "\n".join(rows)
+
+
+def _object_types(node_map: NodeMap) -> list[str]:
+    lines = ["### Object types: `types/<name>`", "",
+             "Subtypes of BaseObjectType. Each InstanceDeclaration is Mandatory and has the type's NodeId path plus "
+             "the member's (`types/PackType/soc`, `types/PackType/soc/eu_range`), except the placeholders of array "
+             "elements: OptionalPlaceholder, at `<array id>/<element>` (`types/PackType/cells/<cell>`).", "",
+             "| ObjectType | NodeId path | Instances | InstanceDeclarations |", "|---|---|---|---|",
+             f"| {GATEWAY_TYPE} | `{type_path(GATEWAY_TYPE)}` | `{gateway_path()}` | the gateway object's properties |",
+             f"| {SITE_TYPE} | `{type_path(SITE_TYPE)}` | `site` | the site variables; Packs (FolderType) holding "
+             f"`<Pack>` ({PACK_TYPE}) |"]
+    arrays = []
+    for group in node_map.arrays:
+        element = (f"`{group.placeholder_name}` ({group.element_type_name})" if not group.flat
+                   else f"`{group.placeholder_name}` ({_variable_type(group.variables[0])})")
+        edges = "BandEdges and " if group.bands is not None else ""
+        arrays.append(f"{group.browse_name} (FolderType) holding {edges}{element}")
+    identity = node_map.identity
+    lines.append(f"| {PACK_TYPE} | `{type_path(PACK_TYPE)}` | `site/packs/<pack id>` | the pack variables; "
+                 f"{'; '.join(arrays)}; {identity.browse_name} (BaseObjectType) with its properties |")
+    for group in node_map.arrays:
+        if not group.flat:
+            lines.append(f"| {group.element_type_name} | `{type_path(group.element_type_name)}` | "
+                         f"`site/packs/<pack id>/{group.element_key(1)}`, ... | "
+                         f"{', '.join(v.browse_name for v in group.variables)} |")
+    return lines
+
+
+def _variable_type(variable: NodeVariable) -> str:
+    if variable.unit is not None:
+        return "AnalogItemType"
+    return "MultiStateValueDiscreteType" if variable.enum is not None else "BaseDataVariableType"
 
 
 def _bands(group: ArrayGroup, bands: Bands) -> list[str]:

@@ -12,6 +12,8 @@ too (see docs/opcua.md):
     site/packs/<pack id>/<array id>/<element id>[/<variable id>]   Cells/Cell01/Voltage, ...
     site/packs/<pack id>/<array id>/band_edges                     the edges of a histogram's bands
     site/packs/<pack id>/<identity id>/<property id>               Identity/SerialNumber, ...
+    gateway                                the gateway object (browse name BmsGateway)
+    types/<type name>[/<member path>]      the object types, their InstanceDeclarations, the enumerations
 """
 
 from __future__ import annotations
@@ -20,10 +22,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from string import Formatter
 from typing import Any
 
 SITE_PATH = "site"
 PACKS_PATH = "site/packs"
+GATEWAY_PATH = "gateway"
+TYPES_PATH = "types"
+GATEWAY_TYPE = "GatewayType"  # the object types (ObjectType nodes at types/<name>)
+SITE_TYPE = "SiteType"
+PACK_TYPE = "PackType"
+GATEWAY_BROWSE_NAME = "BmsGateway"
 UNECE_NAMESPACE_URI = "http://www.opcfoundation.org/UA/units/un/cefact"
 
 
@@ -163,6 +172,38 @@ class ArrayGroup:
     def variable_key(self, n: int, variable: NodeVariable) -> str:
         return self.element_key(n) if self.flat else f"{self.element_key(n)}/{variable.id}"
 
+    @property
+    def element_stem(self) -> str:
+        """The element pattern without its number, e.g. "Cell" for Cell{n:02d}."""
+        return "".join(literal for literal, _, _, _ in Formatter().parse(self.element))
+
+    @property
+    def element_type_name(self) -> str:
+        """The object type of an object array's elements, e.g. CellType for Cell{n:02d}."""
+        return f"{self.element_stem}Type"
+
+    @property
+    def placeholder_name(self) -> str:
+        """Browse name of the elements' placeholder in an object type, e.g. "<Cell>" (OPC UA Part 3)."""
+        return f"<{self.element_stem}>"
+
+    @property
+    def placeholder_key(self) -> str:
+        return f"{self.id}/<{self.element_stem.lower()}>"
+
+    def configured_count(self, series_cells: int, temperature_sensors: int) -> int | None:
+        """How many elements a pack configured with `series_cells` and `temperature_sensors` gets: one per
+        band, per series cell (the snapshot's cell_* tuples) or per sensor (temperature_c); None when
+        the sources say neither (such an array is sized by the snapshots alone)."""
+        if self.bands is not None:
+            return self.bands.count
+        sources = {variable.source for variable in self.variables}
+        if sources and all(source.startswith("cell_") for source in sources):
+            return series_cells
+        if sources == {"temperature_c"}:
+            return temperature_sensors
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class IdentityGroup:
@@ -185,10 +226,40 @@ class NodeMap:
     identity: IdentityGroup
 
 
+@dataclass(frozen=True, slots=True)
+class GatewayProperty:
+    """A property of the gateway object (ns=<ns>;s=gateway/<id>), fixed while the server runs."""
+
+    id: str
+    browse_name: str
+    data_type: str  # an OPC UA DataType name of namespace 0
+    description: str
+
+
+GATEWAY_PROPERTIES = (
+    GatewayProperty("software_version", "SoftwareVersion", "String",
+                    "version of the bms-gateway software serving this address space"),
+    GatewayProperty("site_name", "SiteName", "String",
+                    "the site this gateway serves (setting site_name), also the browse name of the site object"),
+    GatewayProperty("node_map", "NodeMap", "String",
+                    "the node map laying out this address space (setting [opcua] map, a file in mappings/opcua)"),
+    GatewayProperty("start_time", "StartTime", "UtcTime", "when the OPC UA output started (built this address space)"),
+)
+
+
 def site_path(key: str = "") -> str:
     return f"{SITE_PATH}/{key}" if key else SITE_PATH
 
 
 def pack_path(pack_id: str, key: str = "") -> str:
     return f"{PACKS_PATH}/{pack_id}/{key}" if key else f"{PACKS_PATH}/{pack_id}"
+
+
+def gateway_path(key: str = "") -> str:
+    return f"{GATEWAY_PATH}/{key}" if key else GATEWAY_PATH
+
+
+def type_path(type_name: str, key: str = "") -> str:
+    """An object type or enumeration (types/PackType) or one of its InstanceDeclarations (types/PackType/soc)."""
+    return f"{TYPES_PATH}/{type_name}/{key}" if key else f"{TYPES_PATH}/{type_name}"
 

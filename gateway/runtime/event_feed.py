@@ -36,6 +36,11 @@ class EventFeed:
             self._events.append(event)
             self._arrived.set()
 
+    def lose(self, count: int) -> None:
+        """Events lost upstream (a feed that forwards another's): reported with the next batch."""
+        self._lost += count
+        self._arrived.set()
+
     def take(self) -> EventBatch:
         batch = EventBatch(tuple(self._events), self._lost)
         self._events.clear()

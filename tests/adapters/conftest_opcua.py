@@ -26,13 +26,15 @@ from gateway.codec.node_model import NodeMap, pack_path
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.snapshot import GatewaySnapshot
 from gateway.runtime.hub import SnapshotHub
-from gateway.settings import DEFAULT_MAPPINGS_DIR, OpcUaSettings
+from gateway.settings import DEFAULT_MAPPINGS_DIR, OpcUaSecuritySettings, OpcUaSettings
 from tests.adapters.estimates import with_own_estimates
 from tests.factories import make_snapshot
 from tests.ports import free_tcp_port
 
 OPCUA_PACK_IDS = ("pack-01", "pack-02", "pack-03", "pack-99")  # pack-99 never appears in a snapshot
 UPDATE_INTERVAL_S = 0.05
+# policy None, anonymous viewers: the address-space tests (security: test_opcua_security.py)
+OPEN_SECURITY = OpcUaSecuritySettings(anonymous=True, signed_endpoints=False)
 START_TIMEOUT_S = 15.0
 
 
@@ -87,7 +89,8 @@ def served_snapshot(sequence: int = 1) -> GatewaySnapshot:
 @asynccontextmanager
 async def running_output(node_map: NodeMap) -> AsyncIterator[RunningOpcUa]:
     """OpcUaOutput serving `node_map` for OPCUA_PACK_IDS at site "plant-7". Nothing is published yet."""
-    settings = OpcUaSettings(host="127.0.0.1", port=free_tcp_port(), update_interval_s=UPDATE_INTERVAL_S)
+    settings = OpcUaSettings(host="127.0.0.1", port=free_tcp_port(), update_interval_s=UPDATE_INTERVAL_S,
+                             security=OPEN_SECURITY)
     hub = SnapshotHub()
     output = OpcUaOutput(settings, hub, node_map, OPCUA_PACK_IDS, "plant-7")
     task = await start_output(output)

@@ -21,6 +21,7 @@ from gateway.runtime.hub import SnapshotHub
 from gateway.settings import DEFAULT_MAPPINGS_DIR, OpcUaSettings
 from tests.adapters.conftest_opcua import (
     OPCUA_PACK_IDS,
+    OPEN_SECURITY,
     eventually,
     native_node_map_fixture,  # noqa: F401
     same,
@@ -34,7 +35,8 @@ START_TIMEOUT_S = 60.0
 
 @contextlib.asynccontextmanager
 async def running(hub: SnapshotHub, port: int) -> AsyncIterator[tuple[OpcUaProcessOutput, asyncio.Task[None]]]:
-    output = OpcUaProcessOutput(OpcUaSettings(host="127.0.0.1", port=port, update_interval_s=0.05), hub,
+    output = OpcUaProcessOutput(OpcUaSettings(host="127.0.0.1", port=port, update_interval_s=0.05,
+                                              security=OPEN_SECURITY), hub,
                                 DEFAULT_MAPPINGS_DIR, OPCUA_PACK_IDS, "plant-7")
     task = asyncio.create_task(output.run())
     ready = asyncio.create_task(output.ready.wait())
@@ -81,8 +83,8 @@ async def test_a_busy_port_is_reported_by_the_parent_naming_the_setting() -> Non
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        output = OpcUaProcessOutput(OpcUaSettings(host="127.0.0.1", port=port), SnapshotHub(), DEFAULT_MAPPINGS_DIR,
-                                    ["pack-01"], "site")
+        output = OpcUaProcessOutput(OpcUaSettings(host="127.0.0.1", port=port, security=OPEN_SECURITY), SnapshotHub(),
+                                    DEFAULT_MAPPINGS_DIR, ["pack-01"], "site")
         with pytest.raises(AdapterError) as raised:
             await asyncio.wait_for(output.run(), timeout=START_TIMEOUT_S)
     assert f"127.0.0.1:{port}" in str(raised.value)

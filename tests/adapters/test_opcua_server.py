@@ -16,6 +16,7 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.common.node import Node
 
+from gateway.adapters.opcua_pack_methods import PACK_METHODS, SITE_METHODS
 from gateway.adapters.opcua_server import OpcUaOutput
 from gateway.adapters.opcua_tree import AddressSpace
 from gateway.adapters.opcua_types import Server
@@ -74,13 +75,15 @@ async def test_address_space_tree(served: Served) -> None:
     assert "plant-7" in await browse_names(objects)
     site = await objects.get_child(["2:plant-7"])
     assert site.nodeid.to_string() == "ns=2;s=site"
-    assert set(await browse_names(site)) == {v.browse_name for v in node_map.site} | {"Packs"}
+    site_methods = {method.browse_name for method in SITE_METHODS}
+    assert set(await browse_names(site)) == {v.browse_name for v in node_map.site} | {"Packs"} | site_methods
     packs = await site.get_child(["2:Packs"])
     assert await browse_names(packs) == list(OPCUA_PACK_IDS)
     pack = await packs.get_child(["2:pack-01"])
     assert pack.nodeid.to_string() == "ns=2;s=site/packs/pack-01"
     assert await browse_names(pack) == [v.browse_name for v in node_map.pack] + [
-        "Cells", "Temperatures", "TimeAtTemperature", "TimeAtSoC", "Identity"]
+        "Cells", "Temperatures", "TimeAtTemperature", "TimeAtSoC", "Identity", "Alarms"] + [
+        method.browse_name for method in PACK_METHODS]
     cells = await pack.get_child(["2:Cells"])
     names = await browse_names(cells)
     assert (len(names), names[0], names[-1]) == (32, "Cell01", "Cell32")

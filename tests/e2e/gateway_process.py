@@ -50,6 +50,7 @@ class GatewayProcess:
             "BMSGW_MODBUS__PORT": str(ports[0]), "BMSGW_OPCUA__PORT": str(ports[1]),
             "BMSGW_PROMETHEUS__PORT": str(ports[2]), "BMSGW_STORE__PATH": str(tmp / "state.sqlite"),
             "BMSGW_SIMULATION__TRUTH_FILE": str(truth),
+            "BMSGW_OPCUA__SECURITY__ANONYMOUS": "true",  # read_opcua below connects anonymously
         })
         env.update(extra_env or {})
         command = [sys.executable, "-m", "gateway", "run"] + (["--config", str(config)] if config else [])
