@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from asyncua.client.client import Client
 
+from gateway.adapters.opcua_pack_methods import PACK_METHODS
 from gateway.bms.usage import SOC_BAND_EDGES, TEMPERATURE_BAND_EDGES_C
 from gateway.codec.node_model import UNECE_NAMESPACE_URI, unece_unit_id
 from gateway.domain.snapshot import PackSnapshot
@@ -101,7 +102,8 @@ async def test_node_opcua_reads_the_pack(node_opcua: str, opcua_server: RunningO
 
     assert result["namespaceIndex"] == output.namespace_index == 2
     expected_children = [v.browse_name for v in opcua_server.node_map.pack] + [
-        "Cells", "Temperatures", "TimeAtTemperature", "TimeAtSoC", "Identity"]
+        "Cells", "Temperatures", "TimeAtTemperature", "TimeAtSoC", "Identity", "Alarms"] + [
+        method.browse_name for method in PACK_METHODS]
     assert result["packChildren"] == expected_children
     assert result["soc"] == {"status": "Good", "value": published.pack("pack-01").soc}
     assert result["socUnit"] == {"unitId": unece_unit_id("C62"), "displayName": "1",
