@@ -28,7 +28,7 @@ from gateway.adapters.state_store import StateStore
 from gateway.bms.admission import AdmissionGate
 from gateway.bms.cell_model import CellModel, load_cell_model
 from gateway.bms.pack_parameters import PackLayout, PackParameters
-from gateway.bms.protection_rules import build_rules, load_protection_table
+from gateway.bms.protection_rules import ProtectionRules, build_rules, load_protection_table
 from gateway.bms.step import SafetySettings
 from gateway.codec.can_decoder import FrameDecoder
 from gateway.codec.can_encoder import FrameEncoder
@@ -75,12 +75,8 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
             protocols[pack.protocol] = load_protocol(settings.mappings_dir, pack.protocol)
         if pack.cell_model not in models:
             models[pack.cell_model] = load_cell_model(settings.mappings_dir, pack.cell_model)
-    parameters = PackParameters.build([
-        PackLayout(p.id, p.series_cells, p.temperature_sensors, models[p.cell_model]) for p in settings.packs
-    ])
-    rules = build_rules(parameters, settings.engine.stale_timeout_s, 1.0 / settings.engine.tick_hz,
-                        load_protection_table(settings.mappings_dir, settings.protection.table),
-                        settings.engine.temperature_stale_timeout_s)
+    parameters = pack_parameters(settings, models)
+    rules = site_rules(settings, parameters)
     hub = SnapshotHub()
     timings = TickTimings()
     commands = settings.modbus.commands
@@ -124,6 +120,22 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     if settings.simulation.enabled:
         services.append(_SimulationService(settings))
     return Gateway(settings, hub, services, gateway_buses, store, stores)
+
+
+def pack_parameters(settings: GatewaySettings, models: Mapping[str, CellModel]) -> PackParameters:
+    return PackParameters.build([
+        PackLayout(p.id, p.series_cells, p.temperature_sensors, models[p.cell_model]) for p in settings.packs
+    ])
+
+
+def site_rules(settings: GatewaySettings, parameters: PackParameters | None = None) -> ProtectionRules:
+    """The protection table resolved for the configured packs (their cell models loaded when not given)."""
+    if parameters is None:
+        models = {p.cell_model: load_cell_model(settings.mappings_dir, p.cell_model) for p in settings.packs}
+        parameters = pack_parameters(settings, models)
+    return build_rules(parameters, settings.engine.stale_timeout_s, 1.0 / settings.engine.tick_hz,
+                       load_protection_table(settings.mappings_dir, settings.protection.table),
+                       settings.engine.temperature_stale_timeout_s)
 
 
 def admission_gate(settings: AdmissionSection, layouts: Sequence[PackLayout]) -> AdmissionGate | None:

@@ -81,12 +81,15 @@ async def prepare_configured(settings: GatewaySettings) -> tuple[Server, Address
     elements as configured. No signed endpoint: the model does not depend on it, and an export should
     not create the server's certificate and key."""
     from gateway.adapters.opcua_server import OpcUaOutput
+    from gateway.app import site_rules
+    from gateway.runtime.condition_catalogue import condition_catalogue
     from gateway.runtime.hub import SnapshotHub
 
     node_map = load_node_map(settings.mappings_dir, settings.opcua.map)
     security = OpcUaSecuritySettings(none_endpoint=True, signed_endpoints=False, users_file=None, anonymous=True)
     output = OpcUaOutput(settings.opcua.model_copy(update={"security": security}), SnapshotHub(), node_map,
-                         [pack.id for pack in settings.packs], settings.site_name)
+                         [pack.id for pack in settings.packs], settings.site_name,
+                         conditions=condition_catalogue(site_rules(settings)))
     server, space = await output.prepare()
     for pack in settings.packs:
         counts = {group.id: group.configured_count(pack.series_cells, pack.temperature_sensors) or 0

@@ -72,8 +72,8 @@ def add_types(batch: NodeBatch, node_map: NodeMap, types: ModelTypes) -> None:
     for name, enum in enumerations(node_map).items():
         variables = ", ".join(dict.fromkeys(users[name]))
         batch.add_enumeration(type_path(name), enum,
-                              f"the values of {variables}: those variables are Int32 MultiStateValueDiscreteType "
-                              "(OPC UA Part 8 wants a number) with the same EnumValues")
+                              f"enumeration of {variables} (Int32 MultiStateValueDiscreteType variables with these "
+                              "EnumValues: OPC UA Part 8 wants a number there)")
     declarations = Members(batch, node_map, types, rule=MANDATORY)
     for group in node_map.arrays:
         if group.flat:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from asyncua import ua
-from asyncua.ua.attribute_ids import AttributeIds
 
 from gateway.adapters.opcua_calls import arguments_error, call_result, operator_name, refused_caller, run_command
 from gateway.adapters.opcua_link import EngineLink
@@ -83,16 +82,26 @@ class PackMethods:
 
     async def _declare(self, server: Server, owner: ua.NodeId, path: str, method: PackMethod, callback: Callback,
                        instances: Sequence[ua.NodeId]) -> None:
-        inputs = [SOC] if method.soc_argument else []
-        node = await server.get_node(owner).add_method(node_id(path, self._namespace),
-                                                       ua.QualifiedName(method.browse_name, self._namespace),
-                                                       callback, inputs, [OUTCOME])
-        await node.write_attribute(AttributeIds.Description,
-                                   ua.DataValue(ua.Variant(ua.LocalizedText(f"{method.description} (needs the "
-                                                                            f"{method.role.label} role)"))))
-        references = [_reference(node.nodeid, ns0(ObjectIds.ModellingRule_Mandatory), ObjectIds.HasModellingRule,
+        """The method node and its argument properties, all with string NodeIds (stable in a NodeSet export)."""
+        method_id = node_id(path, self._namespace)
+        attributes = ua.MethodAttributes()
+        attributes.DisplayName = ua.LocalizedText(method.browse_name)
+        attributes.Description = ua.LocalizedText(f"{method.description} (needs the {method.role.label} role)")
+        attributes.Executable = attributes.UserExecutable = True
+        items = [_node(method_id, owner, ua.QualifiedName(method.browse_name, self._namespace), ua.NodeClass.Method,
+                       attributes, ObjectIds.HasComponent, ua.NodeId())]
+        arguments = [("InputArguments", [SOC] if method.soc_argument else []), ("OutputArguments", [OUTCOME])]
+        for name, values in arguments:
+            if values:
+                items.append(_node(node_id(f"{path}/{name}", self._namespace), method_id, ua.QualifiedName(name, 0),
+                                   ua.NodeClass.Variable, _arguments_attributes(name, values), ObjectIds.HasProperty,
+                                   ns0(ObjectIds.PropertyType)))
+        for added in await server.iserver.isession.add_nodes(items):
+            added.StatusCode.check()
+        server.link_method(server.get_node(method_id), callback)
+        references = [_reference(method_id, ns0(ObjectIds.ModellingRule_Mandatory), ObjectIds.HasModellingRule,
                                  ua.NodeClass.Object)]
-        references += [_reference(instance, node.nodeid, ObjectIds.HasComponent, ua.NodeClass.Method)
+        references += [_reference(instance, method_id, ObjectIds.HasComponent, ua.NodeClass.Method)
                        for instance in instances]
         for result in await server.iserver.isession.add_references(references):
             result.check()
@@ -141,3 +150,27 @@ def _reference(source: ua.NodeId, target: ua.NodeId, reference: int,
     item.IsForward = True
     item.TargetNodeClass = target_class
     return item
+
+
+def _node(new_id: ua.NodeId, parent: ua.NodeId, browse_name: ua.QualifiedName, node_class: ua.NodeClass,
+          attributes: Any, reference: int, type_definition: ua.NodeId) -> ua.AddNodesItem:
+    item = ua.AddNodesItem()
+    item.RequestedNewNodeId = new_id
+    item.ParentNodeId = parent
+    item.BrowseName = browse_name
+    item.NodeClass = node_class
+    item.NodeAttributes = attributes
+    item.ReferenceTypeId = ns0(reference)
+    item.TypeDefinition = type_definition
+    return item
+
+
+def _arguments_attributes(name: str, arguments: list[ua.Argument]) -> ua.VariableAttributes:
+    attributes = ua.VariableAttributes()
+    attributes.DisplayName = ua.LocalizedText(name)
+    attributes.DataType = ns0(ObjectIds.Argument)
+    attributes.ValueRank = ua.ValueRank.OneDimension
+    attributes.ArrayDimensions = [0]
+    attributes.Value = ua.Variant(arguments, ua.VariantType.ExtensionObject)
+    attributes.AccessLevel = attributes.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
+    return attributes

@@ -3,7 +3,8 @@
 Endpoint opc.tcp://{host}:{port}/bms-gateway/, its security policies, certificates and users set by
 gateway.adapters.opcua_security. The address space: the node map's tree (opcua_tree), one alarm condition per
 protection rule and pack (opcua_conditions), the methods (opcua_condition_methods, opcua_pack_methods) and
-the history of the site and pack values (opcua_history). Nodes live in the namespace `settings.namespace_uri`, registered right after asyncua's own two
+the history of the site and pack values (opcua_history). Nodes live in the namespace
+`settings.namespace_uri`, registered right after asyncua's own two
 (0: OPC UA, 1: this server's application URI), so its index is 2; clients should still look the
 index up by URI. A background loop waits for a newer snapshot, writes only the values that changed,
 then sleeps out the rest of `update_interval_s`, so a fast engine never costs more than one pass
