@@ -14,9 +14,11 @@ The child runs the unchanged `OpcUaOutput` behind a hub and an event feed of its
                        ("command", request id, command)      from a method call (acknowledge, reset, set SoC, ...)
                        ("event", event)                      for the event log (confirm, a refused method call)
 
-The gateway reads the child's messages when the pipe is readable (no thread blocked on it, so closing the pipe
-always reaches the child). When the gateway stops or dies (even by kill -9), the child sees end-of-file and
-exits. The child ignores SIGINT and SIGTERM: its lifetime is the pipe's.
+Each direction has a pipe of its own, read and written blocking on worker threads (a pipe registered with the
+event loop becomes non-blocking, and a blocking send into it from a thread then fails as soon as the reader falls
+behind). When the gateway stops or dies (even by kill -9), its end of the down pipe closes: the child sees
+end-of-file and exits, which closes the up pipe and ends the gateway's reading thread. The child ignores SIGINT
+and SIGTERM: its lifetime is the pipe's.
 """
 
 from __future__ import annotations
@@ -85,23 +87,27 @@ class OpcUaProcessOutput:
 
     async def run(self) -> None:
         context = multiprocessing.get_context("spawn")  # no copy of this process's threads, loop or sockets
-        ours, theirs = context.Pipe()
-        child = context.Process(target=serve_in_child, args=(theirs, *self._arguments, logging.getLogger().level),
+        down_read, down = context.Pipe(duplex=False)
+        up, up_write = context.Pipe(duplex=False)
+        child = context.Process(target=serve_in_child, args=(down_read, up_write, *self._arguments,
+                                                             logging.getLogger().level),
                                 name="bms-gateway-opcua", daemon=True)
         child.start()
         self.pid = child.pid
-        theirs.close()
+        down_read.close()
+        up_write.close()
         try:
-            self.namespace_index = await self._started(ours)
+            self.namespace_index = await self._started(up)
             log.info("OPC UA output runs in process %d", child.pid)
             self.ready.set()
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._send_updates(ours, child))
-                group.create_task(self._answer(ours, child, group))
+                group.create_task(self._send_updates(down, child))
+                group.create_task(self._answer(up, down, child, group))
         finally:
             self.ready.clear()
-            ours.close()
+            down.close()
             await asyncio.to_thread(_stop, child)
+            up.close()
             self.pid = None
 
     async def _send_updates(self, connection: Connection, child: multiprocessing.process.BaseProcess) -> None:
@@ -123,33 +129,18 @@ class OpcUaProcessOutput:
             except OSError as error:
                 raise _exited(child, error) from error
 
-    async def _answer(self, connection: Connection, child: multiprocessing.process.BaseProcess,
+    async def _answer(self, up: Connection, down: Connection, child: multiprocessing.process.BaseProcess,
                       group: asyncio.TaskGroup) -> None:
         """The child's commands (each answered when the engine has decided) and events."""
-        loop = asyncio.get_running_loop()
-        messages: asyncio.Queue[Any] = asyncio.Queue()
-
-        def readable() -> None:
+        while True:
             try:
-                while connection.poll():
-                    messages.put_nowait(connection.recv())
+                message = await asyncio.to_thread(up.recv)
             except (EOFError, OSError) as error:
-                loop.remove_reader(connection.fileno())
-                messages.put_nowait(error)
-
-        loop.add_reader(connection.fileno(), readable)
-        try:
-            while True:
-                message = await messages.get()
-                if isinstance(message, BaseException):
-                    raise _exited(child, message)
-                if message[0] == "command":
-                    group.create_task(self._execute(connection, child, message[1], message[2]))
-                elif message[0] == "event":
-                    self._link.record(message[1])
-        finally:
-            with contextlib.suppress(ValueError, OSError):
-                loop.remove_reader(connection.fileno())
+                raise _exited(child, error) from error
+            if message[0] == "command":
+                group.create_task(self._execute(down, child, message[1], message[2]))
+            elif message[0] == "event":
+                self._link.record(message[1])
 
     async def _execute(self, connection: Connection, child: multiprocessing.process.BaseProcess, request: int,
                        command: OperatorCommand) -> None:
@@ -181,8 +172,9 @@ def _stop(child: multiprocessing.process.BaseProcess) -> None:
         child.join()
 
 
-def serve_in_child(connection: Connection, settings: OpcUaSettings, mappings_dir: Path, pack_ids: tuple[str, ...],
-                   site_name: str, conditions: tuple[ConditionSpec, ...], log_level: int) -> None:
+def serve_in_child(down: Connection, up: Connection, settings: OpcUaSettings, mappings_dir: Path,
+                   pack_ids: tuple[str, ...], site_name: str, conditions: tuple[ConditionSpec, ...],
+                   log_level: int) -> None:
     """The child process: serve OPC UA until the gateway closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -194,7 +186,7 @@ def serve_in_child(connection: Connection, settings: OpcUaSettings, mappings_dir
     except ImportError:
         runner = asyncio.run
     with contextlib.suppress(KeyboardInterrupt):
-        runner(_serve(connection, settings, load_node_map(mappings_dir, settings.map), pack_ids, site_name,
+        runner(_serve(down, up, settings, load_node_map(mappings_dir, settings.map), pack_ids, site_name,
                       conditions))
 
 
@@ -233,9 +225,9 @@ class PipeLink:
             await asyncio.to_thread(self._connection.send, message)
 
 
-async def _serve(connection: Connection, settings: OpcUaSettings, node_map: Any, pack_ids: tuple[str, ...],
+async def _serve(down: Connection, up: Connection, settings: OpcUaSettings, node_map: Any, pack_ids: tuple[str, ...],
                  site_name: str, conditions: tuple[ConditionSpec, ...]) -> None:
-    hub, feed, link = SnapshotHub(), EventFeed(), PipeLink(connection)
+    hub, feed, link = SnapshotHub(), EventFeed(), PipeLink(up)
     output = OpcUaOutput(settings, hub, node_map, pack_ids, site_name, conditions=conditions, feed=feed, link=link)
     serving = asyncio.create_task(output.run(), name="opcua")
     ready = asyncio.create_task(output.ready.wait())
@@ -249,7 +241,7 @@ async def _serve(connection: Connection, settings: OpcUaSettings, node_map: Any,
     try:
         while not serving.done():
             try:
-                message = await asyncio.to_thread(connection.recv)
+                message = await asyncio.to_thread(down.recv)
             except (EOFError, OSError):
                 return  # the gateway stopped (or died)
             if message[0] == "reply":
