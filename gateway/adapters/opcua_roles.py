@@ -10,12 +10,17 @@ coroutine function (`async def`): asyncua runs plain functions in a thread pool,
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from asyncua import ua
+from asyncua.common.utils import Buffer
 from asyncua.crypto.permission_rules import SimpleRoleRuleset, User, UserRole
+from asyncua.ua.ua_binary import nodeid_from_binary, struct_from_binary
+from asyncua.ua.uaerrors import UaError
 
 from gateway.adapters.opcua_types import ObjectIds
 from gateway.adapters.opcua_users import Role
@@ -75,12 +80,28 @@ class RolePermissions(SimpleRoleRuleset):
     """The permission ruleset of every endpoint: sets the caller, refuses what the role may not use.
     (A SimpleRoleRuleset only because asyncua's set_security_policy is annotated with it; its table is unused.)"""
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, sessions: Callable[[ua.NodeId], Any] | None = None) -> None:
+        """`sessions`: the server's session of an authentication token (InternalServer.lookup_external_session)."""
+        self._sessions = sessions
 
     def check_validity(self, user: Any, action_type_id: Any, body: Any) -> bool:
-        if not isinstance(user, GatewayUser):  # a session not activated by our user manager
+        if not isinstance(user, GatewayUser) or not self._own_session(user, body):
             _caller.set(NO_CALLER)
             return False
         _caller.set(Caller(user.access, user.name or ANONYMOUS_NAME))
         return action_type_id in SERVICES[user.access]
+
+    def _own_session(self, user: GatewayUser, body: Any) -> bool:
+        """asyncua serves every request of a secure channel as its newest session, whatever session the request's
+        AuthenticationToken names: with two sessions on one channel (legal in OPC UA) the first would act with the
+        second's user. A request is served only when its token names the session asyncua is about to use."""
+        if self._sessions is None:
+            return True
+        message = Buffer(getattr(body, "_data", b""))
+        try:
+            nodeid_from_binary(message)
+            header = struct_from_binary(ua.RequestHeader, message)
+        except (ValueError, struct.error, IndexError, UaError):
+            return False
+        session = self._sessions(header.AuthenticationToken)
+        return session is not None and session.user is user

@@ -85,7 +85,8 @@ async def apply_security(server: Server, settings: OpcUaSecuritySettings, applic
     server.set_identity_tokens(tokens)
     server.iserver.set_user_manager(GatewayUserManager(accounts, anonymous=settings.anonymous,
                                                        none_channel=settings.none_endpoint, trust=trust))
-    server.set_security_policy(security_policies(settings), permission_ruleset=RolePermissions())
+    permissions = RolePermissions(server.iserver.lookup_external_session)
+    server.set_security_policy(security_policies(settings), permission_ruleset=permissions)
 
 
 class GatewayUserManager(UserManager):

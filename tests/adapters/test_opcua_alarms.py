@@ -252,3 +252,22 @@ async def test_alarm_lifecycle_methods_and_history(tmp_path: Path) -> None:
     assert ("acknowledge", "opcua victor", "refused: OPC UA user with viewer may not acknowledge (needs operator)") \
         in commands
     assert any(code == "set_soc" and operator == "opcua erin" for code, operator, _ in commands)
+
+
+async def test_a_second_session_on_the_channel_does_not_lend_its_role_to_the_first(tmp_path: Path) -> None:
+    """asyncua serves a channel's requests as its newest session: the gateway refuses a request whose
+    AuthenticationToken names another session, so the viewer's request cannot run as the engineer."""
+    async with running_site(tmp_path) as site, session(site, "victor") as client:
+        protocol = client.uaclient.protocol
+        assert protocol is not None
+        viewer_token = protocol.authentication_token
+        await client.create_session()  # a second session on the same secure channel
+        await client.activate_session(username="erin", password=PASSWORD,
+                                      certificate=client.user_certificate)
+        block = ua.NodeId(ua.String("types/PackType/Block"), ua.Int16(2))
+        protocol.authentication_token = viewer_token
+        with pytest.raises(UaStatusCodeError) as refused:
+            await _call(client, "ns=2;s=site/packs/pack-01", block)
+        assert refused.value.code == ua.StatusCodes.BadUserAccessDenied
+        await asyncio.sleep(0.5)
+        assert not site.gateway.hub.latest.packs[0].disconnect_requested
