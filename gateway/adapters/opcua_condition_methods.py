@@ -15,7 +15,7 @@ from typing import Any
 
 from asyncua import ua
 
-from gateway.adapters.opcua_calls import arguments_error, call_result, operator_name, refused_caller, run_command
+from gateway.adapters.opcua_calls import arguments_error, operator_name, refused_caller, run_command
 from gateway.adapters.opcua_condition_state import ConditionState
 from gateway.adapters.opcua_conditions import ConditionSet
 from gateway.adapters.opcua_link import EngineLink
@@ -50,12 +50,12 @@ class ConditionMethods:
         found.comment = _comment(arguments)
         spec = found.spec
         if found.present:
-            return await run_command(self._link, OperatorCommand(found.pack_id, OperatorAction.ACKNOWLEDGE, caller,
-                                                                 rule=spec.rule))
+            return _no_outputs(await run_command(self._link, OperatorCommand(found.pack_id, OperatorAction.ACKNOWLEDGE,
+                                                                             caller, rule=spec.rule)))
         self._link.record(BmsEvent(time.time(), found.pack_id, EventKind.ACKNOWLEDGED, spec.code.label, spec.severity,
                                    found.cell, found.value, found.threshold, caller,
                                    "acknowledged after it cleared (OPC UA)", spec.rule))
-        return call_result("done: acknowledged after it cleared")
+        return []
 
     async def confirm(self, condition_id: ua.NodeId, *arguments: ua.Variant) -> Any:
         found = self._checked(condition_id, arguments, "confirm")
@@ -64,13 +64,13 @@ class ConditionMethods:
         if found.confirmed:
             return status(StatusCodes.BadConditionBranchAlreadyConfirmed)
         if not found.acked:
-            return call_result("refused: acknowledge the condition before confirming it")
+            return status(StatusCodes.BadInvalidState)  # acknowledge the condition before confirming it
         spec = found.spec
         found.comment = _comment(arguments)
         self._link.record(BmsEvent(time.time(), found.pack_id, EventKind.CONFIRMED, spec.code.label, spec.severity,
                                    found.cell, found.value, found.threshold, operator_name(current_caller()),
                                    f"confirmed (OPC UA){': ' + found.comment if found.comment else ''}", spec.rule))
-        return call_result("done")
+        return []
 
     async def reset(self, condition_id: ua.NodeId, *arguments: ua.Variant) -> Any:
         state = self._conditions.state_of(condition_id)
@@ -79,8 +79,8 @@ class ConditionMethods:
         refused = refused_caller(self._link, Role.OPERATOR, state.pack_id, "reset")
         if refused is not None:
             return refused
-        return await run_command(self._link, OperatorCommand(state.pack_id, OperatorAction.RESET,
-                                                             operator_name(current_caller())))
+        return _no_outputs(await run_command(self._link, OperatorCommand(state.pack_id, OperatorAction.RESET,
+                                                                         operator_name(current_caller()))))
 
     def _checked(self, condition_id: ua.NodeId, arguments: tuple[ua.Variant, ...],
                  action: str) -> ConditionState | ua.StatusCode:
@@ -101,3 +101,9 @@ class ConditionMethods:
 def _comment(arguments: tuple[ua.Variant, ...]) -> str:
     text = arguments[1].Value
     return str(text.Text or "") if isinstance(text, ua.LocalizedText) else ""
+
+
+def _no_outputs(result: ua.CallMethodResult) -> ua.CallMethodResult:
+    """The standard condition methods declare no output arguments (Part 9): the status alone answers."""
+    result.OutputArguments = []
+    return result

@@ -187,7 +187,7 @@ async def test_alarm_lifecycle_methods_and_history(tmp_path: Path) -> None:
             await _call(operator, CONDITION, confirm, raised.EventId, comment)
         assert early.value.code == ua.StatusCodes.BadInvalidState
 
-        assert await _call(operator, CONDITION, acknowledge, raised.EventId, comment) == "done"
+        assert await _call(operator, CONDITION, acknowledge, raised.EventId, comment) is None  # Part 9: no outputs
         acked = await events.next(CONDITION, lambda e: getattr(e, "AckedState/Id") is True)
         assert getattr(acked, "ActiveState/Id") is True
         assert acked.ClientUserId == "opcua otto"
@@ -208,7 +208,7 @@ async def test_alarm_lifecycle_methods_and_history(tmp_path: Path) -> None:
         assert replayed.Retain is True
 
         fixed = ua.LocalizedText("fixed the cable")
-        assert await _call(operator, CONDITION, confirm, cleared.EventId, fixed) == "done"
+        assert await _call(operator, CONDITION, confirm, cleared.EventId, fixed) is None
         confirmed = await events.next(CONDITION, lambda e: getattr(e, "ConfirmedState/Id") is True)
         assert confirmed.Retain is False
 
