@@ -26,7 +26,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
 from pymodbus.server import ModbusTcpServer
 
+from bench.event_loop import run as run_event_loop
 from bench.modbus_figures import Sample, server_figures, stalls
 from bench.modbus_gc import GcPauses
 
@@ -155,14 +156,6 @@ async def serve(args: argparse.Namespace) -> None:
                     profiler.dump_stats(args.profile)
 
 
-def _run(coroutine: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop  # the gateway's CLI runs on uvloop when it is installed; so do both servers here
-    except ImportError:
-        asyncio.run(coroutine)
-        return
-    uvloop.run(coroutine)
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.modbus_server", description=__doc__.split("\n")[0])
@@ -181,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpus:
         os.sched_setaffinity(0, args.cpus)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _run(serve(args))
+    run_event_loop(serve(args))
     return 0
 
 

@@ -19,7 +19,6 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from asyncua import ua
 from asyncua.server.server import Server
 from asyncua.ua.object_ids import ObjectIds
 
+from bench.event_loop import run as run_event_loop
 from bench.opcua_child import apply_asyncua_what_ifs, what_ifs
 from bench.opcua_figures import percentiles_ms
 from bench.opcua_probe import LoopLag, commands, reply
@@ -130,14 +130,6 @@ async def serve(args: argparse.Namespace) -> None:
                     await task
 
 
-def _run(coroutine: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coroutine)
-        return
-    uvloop.run(coroutine)
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.opcua_bare", description=__doc__.split("\n")[0])
@@ -154,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, args.cpus)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncua.server.server").setLevel(logging.ERROR)  # "no signing policy": None is asked for
-    _run(serve(args))
+    run_event_loop(serve(args))
     return 0
 
 

@@ -28,7 +28,6 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from asyncua import ua
 from asyncua.client import ua_session
 from asyncua.client.client import Client
 
+from bench.event_loop import run as run_event_loop
 from bench.opcua_wire import EPOCH_OFFSET_S, TICKS_PER_S, DataChanges, decode_publish_response
 
 SUBSCRIBE_TIMEOUT_S = 600.0
@@ -175,14 +175,6 @@ async def run(args: argparse.Namespace) -> None:
         logging.getLogger("asyncua").setLevel(logging.CRITICAL)  # closing while the server is busy: noise only
 
 
-def _run(coroutine: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coroutine)
-        return
-    uvloop.run(coroutine)
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.opcua_client", description=__doc__.split("\n")[0])
@@ -197,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpus:
         os.sched_setaffinity(0, args.cpus)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    _run(run(args))
+    run_event_loop(run(args))
     return 0
 
 

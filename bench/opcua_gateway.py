@@ -29,11 +29,12 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench import opcua_child
+from bench.event_loop import run as run_event_loop
 from bench.modbus_canload import frames_per_second, record
 from bench.modbus_figures import Sample, server_figures
 from bench.modbus_gateway import can_totals
@@ -281,14 +282,6 @@ def _not_injected(record: logging.LogRecord) -> bool:
     return not any(code in message for code in _QUIET_EVENTS)
 
 
-def _run(coroutine: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop  # the gateway's CLI runs on uvloop when it is installed
-    except ImportError:
-        asyncio.run(coroutine)
-        return
-    uvloop.run(coroutine)
-
 
 def _cpus(text: str) -> set[int]:
     return {int(c) for c in text.split(",")}
@@ -316,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("gateway.runtime.engine").addFilter(_not_injected)
     opcua_child.instrument(args.opcua_profile, args.what_if)
     with tempfile.TemporaryDirectory(prefix="bench-opcua-") as tmp:
-        _run(serve(args, Path(tmp)))
+        run_event_loop(serve(args, Path(tmp)))
     return 0
 
 
