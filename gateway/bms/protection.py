@@ -44,16 +44,10 @@ class ProtectionState:
 
 @dataclass(frozen=True)
 class OperatorRequests:
-    """Per pack, what operators asked for since the previous step; `acknowledge_rules` (rules x packs) acknowledges
-    single rules (an OPC UA condition) besides the whole packs of `acknowledge`."""
+    """What operators asked for since the previous step."""
 
-    acknowledge: BoolArray
-    reset: BoolArray
-    acknowledge_rules: BoolArray | None = None
-
-    @classmethod
-    def none(cls, packs: int) -> OperatorRequests:
-        return cls(np.zeros(packs, dtype=bool), np.zeros(packs, dtype=bool))
+    acknowledge: BoolArray  # rules x packs: a whole pack (a column), or single rules (an OPC UA condition)
+    reset: BoolArray  # packs
 
 
 def protection_step(state: ProtectionState, rules: ProtectionRules, quantities: Quantities, dt_s: float,
@@ -79,10 +73,7 @@ def protection_step(state: ProtectionState, rules: ProtectionRules, quantities: 
         # quantity is unknown (or a trend still settling) until data has arrived and been evaluated.
         resettable = ~active & (clear_s >= rules.reset_after_s)
         latched &= ~(requests.reset[None, :] & resettable)
-        asked = requests.acknowledge[None, :]
-        if requests.acknowledge_rules is not None:
-            asked = asked | requests.acknowledge_rules
-        acknowledged |= asked & (active | latched)
+        acknowledged |= requests.acknowledge & (active | latched)
     acknowledged &= active | latched
     return ProtectionState(pending, active, latched, acknowledged, clear_s)
 

@@ -37,10 +37,9 @@ class TickCommands:
     commands: tuple[tuple[OperatorCommand, int | None], ...]  # each with its pack index (None: unknown pack)
 
 
-def gather(commands: Sequence[OperatorCommand], pack_ids: tuple[str, ...], rule_count: int = 0) -> TickCommands:
+def gather(commands: Sequence[OperatorCommand], pack_ids: tuple[str, ...], rule_count: int) -> TickCommands:
     packs = len(pack_ids)
-    acknowledge = np.zeros(packs, dtype=bool)
-    acknowledge_rules = np.zeros((rule_count, packs), dtype=bool)
+    acknowledge = np.zeros((rule_count, packs), dtype=bool)
     reset = np.zeros(packs, dtype=bool)
     operators: dict[int, str] = {}
     admits: dict[int, str] = {}
@@ -57,14 +56,14 @@ def gather(commands: Sequence[OperatorCommand], pack_ids: tuple[str, ...], rule_
         if command.action in CONTROL_ACTIONS:
             controls.append((command, pack))
             continue
-        if command.action is OperatorAction.ACKNOWLEDGE and command.rule is not None:
-            if 0 <= command.rule < rule_count:
-                acknowledge_rules[command.rule, pack] = True
-        else:
-            (reset if command.action is OperatorAction.RESET else acknowledge)[pack] = True
+        if command.action is OperatorAction.RESET:
+            reset[pack] = True
+        elif command.rule is None:
+            acknowledge[:, pack] = True
+        elif 0 <= command.rule < rule_count:
+            acknowledge[command.rule, pack] = True
         operators[pack] = command.operator
-    requests = OperatorRequests(acknowledge, reset, acknowledge_rules if acknowledge_rules.any() else None)
-    return TickCommands(requests, operators, admits, tuple(controls), tuple(indexed))
+    return TickCommands(OperatorRequests(acknowledge, reset), operators, admits, tuple(controls), tuple(indexed))
 
 
 def outcomes(tick: TickCommands, after: ProtectionState, rules: ProtectionRules, now: float,

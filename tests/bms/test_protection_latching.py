@@ -33,7 +33,7 @@ def opened(x: BmsInputs, pack: int = 0) -> BmsInputs:
 
 
 def ask(p: PackParameters, *, acknowledge: bool = False, reset: bool = False) -> OperatorRequests:
-    return OperatorRequests(np.full(p.pack_count, acknowledge), np.full(p.pack_count, reset))
+    return OperatorRequests(np.full((len(rules(p)), p.pack_count), acknowledge), np.full(p.pack_count, reset))
 
 
 def test_a_trip_latches_keeps_limits_zero_and_asks_to_open_until_a_reset_after_the_condition_cleared() -> None:

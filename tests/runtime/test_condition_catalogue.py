@@ -46,9 +46,9 @@ def test_a_rule_acknowledgement_acknowledges_that_rule_only() -> None:
     tick = gather([OperatorCommand("p0", OperatorAction.ACKNOWLEDGE, "opcua otto", rule=1),
                    OperatorCommand("p0", OperatorAction.ACKNOWLEDGE, "opcua otto", rule=5)], ("p0", "p1"), len(table))
     assert isinstance(tick.requests, OperatorRequests)
-    assert tick.requests.acknowledge_rules is not None
-    assert not tick.requests.acknowledge.any()
-    asked = tick.requests.acknowledge_rules
+    asked = tick.requests.acknowledge
+    assert asked[[1, 5], 0].all()
+    assert asked.sum() == 2  # those two rules of p0, nothing of p1 or of p0's other rules
     acknowledged = asked & before.present
     after = ProtectionState(before.pending_s, before.active, before.latched, acknowledged, before.clear_s)
     results, events = outcomes(tick, after, table, 0.0)
