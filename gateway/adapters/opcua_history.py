@@ -2,8 +2,8 @@
 
 asyncua's history stores every data change as a DataValue object through an internal 10 ms subscription: at 64
 packs that is hundreds of megabytes an hour. Here each historized node keeps a ring of samples in NumPy arrays
-(time, value, status): at most one sample per `interval_s` (the latest value when the interval has passed, taken
-as the writer publishes it), for `window_s`. 64 packs x ~45 values, 1 h at 10 s: ~1M samples, ~20 MB.
+(time, value, status): one sample per `interval_s` (the writer records every historized value of the snapshot it
+publishes when the interval has passed), for `window_s`. 64 packs x ~45 values, 1 h at 10 s: ~1M samples, ~20 MB.
 Reading returns the raw samples between the requested times (ReadRawModifiedDetails), oldest first (newest first
 when the start time is later than the end time, or missing), at most `MAX_VALUES_PER_READ` per node with a
 continuation point.
@@ -38,13 +38,11 @@ class _Ring:
     values: np.ndarray[Any, np.dtype[np.float64]]
     codes: np.ndarray[Any, np.dtype[np.uint32]]
     count: int = 0  # samples ever stored
-    last_time: float = -math.inf
 
     def store(self, moment: float, value: float, code: int) -> None:
         slot = self.count % len(self.times)
         self.times[slot], self.values[slot], self.codes[slot] = moment, value, code
         self.count += 1
-        self.last_time = moment
 
     def ordered(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         size = len(self.times)
@@ -64,6 +62,7 @@ class ValueHistory(HistoryStorageInterface):
         self.interval_s = interval_s
         self._capacity = max(1, math.ceil(window_s / interval_s) + 1)
         self._rings: dict[ua.NodeId, _Ring] = {}
+        self._sampled = -math.inf  # when the last sample was taken
 
     def historize(self, node: ua.NodeId, variable: NodeVariable) -> None:
         self._rings[node] = _Ring(variable, np.zeros(self._capacity), np.zeros(self._capacity),
@@ -72,11 +71,16 @@ class ValueHistory(HistoryStorageInterface):
     def historized(self, node: ua.NodeId) -> bool:
         return node in self._rings
 
+    def due(self, moment: float) -> bool:
+        """Whether an interval has passed since the last sample: then the writer records every value at `moment`."""
+        if moment - self._sampled < self.interval_s:
+            return False
+        self._sampled = moment
+        return True
+
     def record(self, node: ua.NodeId, moment: float, value: float, code: int) -> None:
-        """A value as published at `moment` (wall clock); kept when an interval has passed since the last."""
-        ring = self._rings.get(node)
-        if ring is not None and moment - ring.last_time >= self.interval_s:
-            ring.store(moment, value, code)
+        """A value of a historized node as published at `moment` (wall clock)."""
+        self._rings[node].store(moment, value, code)
 
     async def init(self) -> None:
         pass

@@ -10,6 +10,7 @@ mistake a stale reading for a current one. SourceTimestamp is the snapshot's wal
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asyncua import ua
@@ -37,23 +38,25 @@ class ValueWriter:
         self._packs = frozenset(space.pack_ids)
         self._last: dict[str, NodeValue] = {}
         self._seen: set[str] = set()  # packs that have been in a snapshot
-        self._wall_time = 0.0  # of the snapshot being written
 
     async def apply(self, snapshot: GatewaySnapshot) -> int:
-        """Write the values that changed since the last snapshot; returns how many were written."""
+        """Write the values that changed since the last snapshot; returns how many were written. When the history
+        is due for a sample, every historized value is recorded too, changed or not."""
         source_time = ua_time(datetime.fromtimestamp(snapshot.wall_time, UTC))
-        self._wall_time = snapshot.wall_time
+        history = self._history
+        sample = Sample(history, snapshot.wall_time) if history is not None and history.due(snapshot.wall_time) \
+            else None
         node_map = self._space.node_map
-        written = await self._write(site_path(), site_values(node_map, snapshot.site), source_time)
+        written = await self._write(site_path(), site_values(node_map, snapshot.site), source_time, sample)
         present = set()
         for pack in snapshot.packs:
             if pack.pack_id not in self._packs:
                 continue
             present.add(pack.pack_id)
             await self._space.ensure_elements(self._server, pack)
-            written += await self._write(pack_path(pack.pack_id), pack_values(node_map, pack), source_time)
+            written += await self._write(pack_path(pack.pack_id), pack_values(node_map, pack), source_time, sample)
         for pack_id in self._seen - present:
-            written += await self._write(pack_path(pack_id), self._absent(pack_id), source_time)
+            written += await self._write(pack_path(pack_id), self._absent(pack_id), source_time, sample)
         self._seen |= present
         return written
 
@@ -63,19 +66,19 @@ class ValueWriter:
         gone = NodeValue(0, Quality.NO_COMMUNICATION)
         return {path.removeprefix(prefix): gone for path in self._last if path.startswith(prefix)}
 
-    async def _write(self, prefix: str, values: dict[str, NodeValue], source_time: ua.DateTime) -> int:
+    async def _write(self, prefix: str, values: dict[str, NodeValue], source_time: ua.DateTime,
+                     sample: Sample | None) -> int:
         slots, last = self._space.slots, self._last
         server_time = ua_time(datetime.now(UTC))
         written = 0
-        history = self._history
         for key, value in values.items():
             path = f"{prefix}/{key}"
-            if history is not None and (slot := slots.get(path)) is not None and history.historized(slot.node_id):
-                history.record(slot.node_id, self._wall_time, float(value.value), _STATUS[value.quality].value)
-            if value.same_as(last.get(path)):
-                continue
             slot = slots.get(path)
             if slot is None:
+                continue
+            if sample is not None and sample.history.historized(slot.node_id):
+                sample.history.record(slot.node_id, sample.moment, float(value.value), _STATUS[value.quality].value)
+            if value.same_as(last.get(path)):
                 continue
             await self._server.write_attribute_value(slot.node_id, _data_value(slot, value, source_time,
                                                                                server_time))
@@ -88,6 +91,14 @@ class ValueWriter:
             last[path] = value
             written += 1
         return written
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A history sample being taken in this pass: the values of the historized nodes at `moment`."""
+
+    history: ValueHistory
+    moment: float
 
 
 def _data_value(slot: Slot, value: NodeValue, source_time: ua.DateTime,
