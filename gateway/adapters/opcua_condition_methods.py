@@ -73,23 +73,26 @@ class ConditionMethods:
         return []
 
     async def reset(self, condition_id: ua.NodeId, *arguments: ua.Variant) -> Any:
-        state = self._conditions.state_of(condition_id)
-        if state is None:
-            return status(StatusCodes.BadNodeIdUnknown)
-        refused = refused_caller(self._link, Role.OPERATOR, state.pack_id, "reset")
-        if refused is not None:
-            return refused
+        state = self._allowed(condition_id, "reset")
+        if not isinstance(state, ConditionState):
+            return state
         return _no_outputs(await run_command(self._link, OperatorCommand(state.pack_id, OperatorAction.RESET,
                                                                          operator_name(current_caller()))))
 
-    def _checked(self, condition_id: ua.NodeId, arguments: tuple[ua.Variant, ...],
-                 action: str) -> ConditionState | ua.StatusCode:
+    def _allowed(self, condition_id: ua.NodeId, action: str) -> ConditionState | ua.StatusCode:
+        """The condition, when it exists and the caller may act on it (operator)."""
         state = self._conditions.state_of(condition_id)
         if state is None:
             return status(StatusCodes.BadNodeIdUnknown)
         refused = refused_caller(self._link, Role.OPERATOR, state.pack_id, action)
-        if refused is not None:
-            return refused
+        return refused if refused is not None else state
+
+    def _checked(self, condition_id: ua.NodeId, arguments: tuple[ua.Variant, ...],
+                 action: str) -> ConditionState | ua.StatusCode:
+        """The condition for Acknowledge / Confirm: allowed, with (EventId, Comment) naming one of its events."""
+        state = self._allowed(condition_id, action)
+        if not isinstance(state, ConditionState):
+            return state
         wrong = arguments_error(arguments, _EVENT_ARGUMENTS)
         if wrong is not None:
             return wrong

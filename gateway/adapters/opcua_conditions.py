@@ -49,6 +49,7 @@ class ConditionSet:
         self._server = server
         self._namespace = namespace
         self._pack_ids = tuple(pack_ids)
+        self._specs = tuple(specs)
         self._states: dict[tuple[str, int], ConditionState] = {
             (pack_id, spec.rule): ConditionState(spec, pack_id) for pack_id in pack_ids for spec in specs}
         self._by_node: dict[ua.NodeId, ConditionState] = {
@@ -68,8 +69,7 @@ class ConditionSet:
             folder = batch.add_object(batch.node_id(pack_path(pack_id)), pack_path(pack_id, ALARMS_FOLDER), "Alarms",
                                       f"the alarm conditions of {pack_id}: one per protection rule", folder=True,
                                       organized=True)
-            for state in (s for s in self._states.values() if s.pack_id == pack_id):
-                spec = state.spec
+            for spec in self._specs:
                 batch.add_object(folder, condition_path(pack_id, spec), spec.name,
                                  f"{spec.description} ({spec.severity.name.lower()}, {spec.quantity} "
                                  f"{spec.direction} the threshold)", organized=True,
@@ -96,24 +96,24 @@ class ConditionSet:
             state = self._states.get((event.pack_id, event.rule))
             if state is not None:
                 state.follow(event)
-                await self.emit(state, comment="", user=event.operator)
+                await self._emit(state, user=event.operator)
 
     async def _resume(self, snapshot: GatewaySnapshot) -> None:
         now = time.time()
         for pack in snapshot.packs:
+            state_of = self._states.get
             present = {alarm.rule: alarm for alarm in pack.present_rules}
-            for spec_rule in {rule for (pack_id, rule) in self._states if pack_id == pack.pack_id}:
-                state = self._states[pack.pack_id, spec_rule]
-                if state.resume(present.get(spec_rule), now):
-                    await self.emit(state, comment="", user="")
+            for spec in self._specs:
+                state = state_of((pack.pack_id, spec.rule))
+                if state is not None and state.resume(present.get(spec.rule), now):
+                    await self._emit(state, user="")
 
-    async def emit(self, state: ConditionState, comment: str, user: str) -> None:
+    async def _emit(self, state: ConditionState, user: str) -> None:
+        """One event with the condition's whole state (its comment is set by Acknowledge / Confirm)."""
         spec = state.spec
         event = copy.copy(self._templates[spec.off_normal])
         event_id = uuid.uuid4().bytes
         state.event_ids.append(event_id)
-        if comment:
-            state.comment = comment
         moment = datetime.fromtimestamp(state.time or time.time(), UTC)
         fields: dict[str, Any] = {
             "EventId": event_id, "EventType": ns0(_type_of(spec)),
@@ -144,10 +144,6 @@ class ConditionSet:
             setattr(event, name, value)
         event.emitting_node = ns0(ObjectIds.Server)
         await self._server.iserver.subscription_service.trigger_event(event)
-
-    @property
-    def states(self) -> Sequence[ConditionState]:
-        return tuple(self._states.values())
 
 
 def _type_of(spec: ConditionSpec) -> int:
