@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.machine import cpu_arguments
 from bench.modbus_figures import client_figures, tail_causes
 from bench.modbus_report import (
     FIRST_PACK_UNIT,
@@ -56,8 +57,6 @@ def free_port() -> int:
         return port
 
 
-def _cpu_list(cpus: set[int] | None) -> list[str]:
-    return ["--cpus", ",".join(map(str, sorted(cpus)))] if cpus else []
 
 
 class ServerProcess:
@@ -65,7 +64,7 @@ class ServerProcess:
 
     def __init__(self, kind: str, port: int, args: argparse.Namespace, cpus: set[int] | None) -> None:
         command = [sys.executable, "-m", "bench.modbus_server", kind, "--port", str(port), "--packs", str(args.packs),
-                   "--buses", str(args.buses), *_cpu_list(cpus)]
+                   "--buses", str(args.buses), *cpu_arguments(cpus)]
         if kind == "gateway" and args.profile:
             command += ["--profile", str(args.profile)]
         if kind == "gateway" and args.all_outputs:
@@ -128,7 +127,7 @@ def run_case(server: ServerProcess, clients: int, args: argparse.Namespace, cpus
         command = [sys.executable, "-m", "bench.modbus_client", "--port", str(server.port),
                    "--units", ",".join(map(str, share)), "--count", str(args.count), "--address", str(args.address),
                    "--start-at", repr(start_at), "--warmup", str(args.warmup), "--seconds", str(args.seconds),
-                   "--out", str(tmp / f"answers-{k}.bin"), *_cpu_list(cpus)]
+                   "--out", str(tmp / f"answers-{k}.bin"), *cpu_arguments(cpus)]
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
     _sleep_until(window_start)
     busy_start = busy_cpu_s()

@@ -18,7 +18,7 @@ from typing import Any
 from bench.modbus_canload import CanLoad, frames_per_second, record
 from bench.modbus_figures import Sample
 from bench.modbus_site import simulated_packs, site_settings
-from gateway.app import build_gateway, run_gateway
+from gateway.app import Gateway, build_gateway, run_gateway
 from gateway.runtime.engine import Engine
 from gateway.runtime.hub import SnapshotHub
 
@@ -88,13 +88,7 @@ async def running_gateway(port: int, packs: int, buses: int, store: Path, *, opc
     _sample_ticks(next(s for s in gateway.services if isinstance(s, Engine)), gateway.hub, load, samples)
     stop = asyncio.Event()
     running = asyncio.create_task(run_gateway(gateway, stop))
-    ready = asyncio.gather(*(s.ready.wait() for s in gateway.services))
-    first: list[asyncio.Future[Any]] = [running, ready]
-    await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-    if running.done():
-        ready.cancel()
-        await running  # raises what stopped it
-        raise RuntimeError("the gateway stopped before it was ready")
+    await until_ready(gateway, running)
     load.start()
     try:
         yield RunningGateway(samples, period_s, frames_per_second(recorded), gateway.hub, load)
@@ -102,3 +96,14 @@ async def running_gateway(port: int, packs: int, buses: int, store: Path, *, opc
         load.stop()
         stop.set()
         await running
+
+
+async def until_ready(gateway: Gateway, running: asyncio.Task[None]) -> None:
+    """Until every service of the gateway is ready; what stopped it, if it stopped first."""
+    ready = asyncio.gather(*(s.ready.wait() for s in gateway.services))
+    first: list[asyncio.Future[Any]] = [running, ready]
+    await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        ready.cancel()
+        await running  # raises what stopped it
+        raise RuntimeError("the gateway stopped before it was ready")

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 import platform
 import pstats
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.machine import code_version, cpu_model, package_version
 from bench.modbus_figures import ClientFigures
 from bench.modbus_site import BITRATE
 
 BITS_PER_FRAME = 131  # extended id, 8 data bytes, interframe space, no stuff bits: a lower bound of bus load
 FIRST_PACK_UNIT = 2  # ModbusSettings.first_pack_unit_id
-HERE = Path(__file__).resolve().parent
 TARGET_RPS, TARGET_P99_MS, TARGET_JITTER_MS = 15_000.0, 10.0, 5.0
 
 
@@ -33,33 +31,10 @@ class Case:
     overall: dict[str, float] = field(default_factory=dict)  # the same for all requests (what chance gives)
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
-def _loop_name() -> str:
-    try:
-        return f"uvloop {importlib.metadata.version('uvloop')}"
-    except importlib.metadata.PackageNotFoundError:
-        return "asyncio"
 
 
-def _code_version() -> str:
-    """The commit measured, and whether the working tree differed from it."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=True, cwd=HERE).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True, cwd=HERE).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"commit {commit}" + (" with uncommitted changes" if dirty else "")
 
 
 def _client_count(case: Case) -> int:
@@ -74,8 +49,8 @@ def print_setup(args: argparse.Namespace, offered: float, pins: tuple[set[int] |
     server_cpus, client_cpus = pins
     per_bus = offered / args.buses
     print(f"# Modbus TCP benchmark ({time.strftime('%Y-%m-%d %H:%M')})\n")
-    print(f"- machine: {os.cpu_count()} CPU(s), {_cpu_model()}; Python {platform.python_version()}, "
-          f"pymodbus {importlib.metadata.version('pymodbus')}, {_loop_name()} in both servers and the clients")
+    print(f"- machine: {os.cpu_count()} CPU(s), {cpu_model()}; Python {platform.python_version()}, "
+          f"pymodbus {package_version('pymodbus')}, {_loop_name()} in both servers and the clients")
     if server_cpus is None:
         print("- CPU sharing: not pinned; servers and clients share all CPUs as the OS schedules them")
     else:
@@ -93,7 +68,7 @@ def print_setup(args: argparse.Namespace, offered: float, pins: tuple[set[int] |
           f"process(es) with raw asyncio sockets")
     if args.gc_freeze:
         print("- what-if: both server processes called gc.freeze() once serving (not what the gateway does today)")
-    print(f"- code: {_code_version()}")
+    print(f"- code: {code_version()}")
     print(f"- each case: {args.warmup:g} s warm-up, then {args.seconds:g} s measured\n")
 
 
@@ -178,3 +153,8 @@ def print_profile(path: Path) -> None:
           "server, so the figures above are not representative in this run):\n")
     stats = pstats.Stats(str(path), stream=sys.stdout)
     stats.sort_stats("tottime").print_stats(30)
+
+
+def _loop_name() -> str:
+    uvloop = package_version("uvloop")
+    return f"uvloop {uvloop}" if uvloop else "asyncio"

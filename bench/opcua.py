@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.machine import cpu_arguments
 from bench.modbus import busy_cpu_s, free_port
 from bench.opcua_child import WHAT_IFS, what_ifs
 from bench.opcua_figures import ClientResult, notification_figures
@@ -129,7 +130,7 @@ class Clients:
         self._outs = [tmp / f"latencies-{k}.bin" for k in range(count)]
         self._processes = [
             subprocess.Popen([sys.executable, "-m", "bench.opcua_client", "--url", url, "--nodes", str(nodes),
-                              "--out", str(out), "--interval-ms", str(args.interval_ms), *_cpu_list(cpus)],
+                              "--out", str(out), "--interval-ms", str(args.interval_ms), *cpu_arguments(cpus)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             for out in self._outs]
         progress(f"{count} client(s): subscribing")
@@ -167,8 +168,6 @@ class Clients:
                 process.wait()
 
 
-def _cpu_list(cpus: set[int] | None) -> list[str]:
-    return ["--cpus", ",".join(map(str, sorted(cpus)))] if cpus else []
 
 
 def _sleep_until(moment: float) -> None:
@@ -246,7 +245,7 @@ def profile_path(path: Path, clients: int) -> Path:
 def _gateway_command(args: argparse.Namespace, nodes: Path, opcua: bool, cpus: Pins) -> list[str]:
     command = [sys.executable, "-m", "bench.opcua_gateway", "--packs", str(args.packs), "--buses", str(args.buses),
                "--nodes-out", str(nodes), "--modbus-port", str(free_port()), "--prometheus-port", str(free_port()),
-               "--update-interval", str(args.update_interval), "--alarms", str(args.alarms), *_cpu_list(cpus[0])]
+               "--update-interval", str(args.update_interval), "--alarms", str(args.alarms), *cpu_arguments(cpus[0])]
     if opcua:
         command += ["--opcua-port", str(free_port())]
         if cpus[1]:
@@ -333,7 +332,7 @@ def bare_asyncua(args: argparse.Namespace, pins: Pins, tmp: Path, report: Report
     bare_nodes = tmp / "bare-nodes.txt"
     command = [sys.executable, "-m", "bench.opcua_bare", "--port", str(free_port()), "--variables",
                str(report.variables), "--nodes-out", str(bare_nodes), "--interval", str(args.update_interval),
-               *_cpu_list(pins[1])]
+               *cpu_arguments(pins[1])]
     if args.what_if:
         command += ["--what-if", ",".join(args.what_if)]
     server = Server("bare asyncua", command, tmp)

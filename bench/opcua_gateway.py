@@ -37,14 +37,14 @@ from bench import opcua_child
 from bench.event_loop import run as run_event_loop
 from bench.modbus_canload import frames_per_second, record
 from bench.modbus_figures import Sample, server_figures
-from bench.modbus_gateway import can_totals
+from bench.modbus_gateway import can_totals, until_ready
 from bench.modbus_gc import GcPauses
 from bench.modbus_site import simulated_packs, site_settings
 from bench.opcua_faults import FaultLoad, faulty
 from bench.opcua_figures import percentiles_ms
 from bench.opcua_probe import LoopLag, commands, reply
 from gateway.adapters.opcua_process import OpcUaProcessOutput
-from gateway.app import Gateway, build_gateway, run_gateway
+from gateway.app import build_gateway, run_gateway
 from gateway.codec.node_map import load_node_map
 from gateway.codec.node_model import pack_path, site_path
 from gateway.codec.node_values import pack_values, site_values
@@ -183,16 +183,6 @@ async def _online(hub: SnapshotHub, packs: int) -> GatewaySnapshot:
                 return snapshot
 
 
-async def _started(gateway: Gateway, running: asyncio.Task[None]) -> None:
-    ready = asyncio.gather(*(s.ready.wait() for s in gateway.services))
-    first: list[asyncio.Future[Any]] = [running, ready]
-    await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-    if running.done():
-        ready.cancel()
-        await running  # raises what stopped it
-        raise RuntimeError("the gateway stopped before it was ready")
-
-
 async def _drain(hub: SnapshotHub, load: FaultLoad, period_s: float) -> dict[str, Any]:
     load.stop()
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
@@ -219,7 +209,7 @@ async def serve(args: argparse.Namespace, tmp: Path) -> None:
     lag, gc_pauses = LoopLag(), GcPauses()
     probes = [asyncio.create_task(lag.run())]
     try:
-        await _started(gateway, running)
+        await until_ready(gateway, running)
         if opcua is not None and opcua.pid is not None and args.opcua_cpus:
             _pin_process(opcua.pid, args.opcua_cpus)
         load.start()

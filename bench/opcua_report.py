@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import math
 import os
 import platform
 import pstats
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.machine import code_version, cpu_model, package_version
 from bench.modbus_report import BITS_PER_FRAME
 from bench.modbus_site import BITRATE
 from bench.opcua_figures import NotificationFigures, percentiles_ms
 
-HERE = Path(__file__).resolve().parent
 LATENCY_MARGIN_MS = 100.0  # p99 <= publishing interval + this
 TARGET_LAG_MS = 5.0
 
@@ -60,32 +58,10 @@ class Report:
     took_s: float = 0.0
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
-def code_version() -> str:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=True, cwd=HERE).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True, cwd=HERE).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"commit {commit}" + (" with uncommitted changes" if dirty else "")
 
 
 def _ms(value: float) -> str:
@@ -261,3 +237,7 @@ def print_report(report: Report) -> None:
                 ".no-client" + path.suffix))):
             if profile.exists():
                 print_profile(profile, window)
+
+
+def _version(package: str) -> str:
+    return package_version(package) or "not installed"
