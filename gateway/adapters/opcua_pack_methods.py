@@ -11,6 +11,7 @@ until Unblock; Admit is the operator admission of docs/admission.md.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -134,9 +135,12 @@ class PackMethods:
             if wrong is not None:
                 return wrong
             operator = operator_name(current_caller())
-            outcomes = [f"{pack_id}: {await self._link.execute(OperatorCommand(pack_id, method.action, operator))}"
-                        for pack_id in self._packs.values()]
-            return call_result("; ".join(outcomes), StatusCodes.Good)
+            pack_ids = list(self._packs.values())  # all in one engine tick, not one tick per pack
+            outcomes = await asyncio.gather(*(self._link.execute(OperatorCommand(pack_id, method.action, operator))
+                                              for pack_id in pack_ids))
+            return call_result("; ".join(f"{pack_id}: {outcome}" for pack_id, outcome in zip(pack_ids, outcomes,
+                                                                                             strict=True)),
+                               StatusCodes.Good)
 
         return call
 

@@ -212,6 +212,12 @@ async def test_alarm_lifecycle_methods_and_history(tmp_path: Path) -> None:
         confirmed = await events.next(CONDITION, lambda e: getattr(e, "ConfirmedState/Id") is True)
         assert confirmed.Retain is False
 
+        reset_all = ua.NodeId(ua.String("types/SiteType/ResetAll"), ua.Int16(2))
+        with pytest.raises(UaStatusCodeError) as viewer_reset:
+            await _call(viewer, "ns=2;s=site", reset_all)
+        assert viewer_reset.value.code == ua.StatusCodes.BadUserAccessDenied
+        assert await _call(operator, "ns=2;s=site", reset_all) == "pack-01: done; pack-02: done"
+
         soc = ua.NodeId(ua.String("types/PackType/SetSoC"), ua.Int16(2))
         with pytest.raises(UaStatusCodeError) as not_engineer:
             await _call(operator, "ns=2;s=site/packs/pack-01", soc, ua.Variant(0.5, ua.VariantType.Double))
