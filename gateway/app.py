@@ -160,7 +160,8 @@ def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings,
         pack_ids = [p.id for p in settings.packs]
         if settings.opcua.separate_process:
             outputs.append(OpcUaProcessOutput(settings.opcua, hub, settings.mappings_dir, pack_ids, settings.site_name,
-                                              conditions=conditions, port=port))
+                                              conditions=conditions, port=port,
+                                              tick_period_s=1.0 / settings.engine.tick_hz))
         else:
             outputs.append(OpcUaOutput(settings.opcua, hub, node_map, pack_ids, settings.site_name,
                                        conditions=conditions, feed=port.follow_events(), link=PortLink(port)))

@@ -30,6 +30,7 @@ import itertools
 import logging
 import multiprocessing
 import signal
+import time
 import types
 from collections.abc import Sequence
 from dataclasses import replace
@@ -70,10 +71,12 @@ class OpcUaProcessOutput:
     name = "opcua"
 
     def __init__(self, settings: OpcUaSettings, hub: SnapshotHub, mappings_dir: Path, pack_ids: Sequence[str],
-                 site_name: str, *, conditions: Sequence[ConditionSpec] = (), port: CommandPort | None = None) -> None:
+                 site_name: str, *, conditions: Sequence[ConditionSpec] = (), port: CommandPort | None = None,
+                 tick_period_s: float = 0.0) -> None:
         """The node map `settings.map` is loaded from `mappings_dir` again in the child (its sources are
         closures, which do not pickle): load it here first to report a bad map before anything starts.
-        `port`: the engine's, for the events that move the alarm conditions and the methods' commands."""
+        `port`: the engine's, for the events that move the alarm conditions and the methods' commands;
+        `tick_period_s`: the engine's, to send fresh snapshots (see `_send_updates`)."""
         self.ready = asyncio.Event()
         self.endpoint = endpoint_url(settings.host, settings.port)
         self.namespace_index: int | None = None
@@ -82,6 +85,7 @@ class OpcUaProcessOutput:
         self._feed = port.follow_events() if port is not None else EventFeed()
         self._link: EngineLink = PortLink(port) if port is not None else NoLink()
         self._update_interval_s = settings.update_interval_s
+        self._tick_period_s = tick_period_s
         self._arguments = (settings, mappings_dir, tuple(pack_ids), site_name, tuple(conditions))
         self._sending = asyncio.Lock()
 
@@ -112,7 +116,8 @@ class OpcUaProcessOutput:
 
     async def _send_updates(self, connection: Connection, child: multiprocessing.process.BaseProcess) -> None:
         """Send the latest snapshot, with the events up to it, at most once per update interval (the child writes
-        no more often)."""
+        each as it arrives). After the wait, a snapshot older than half an engine tick is skipped for the next one:
+        a value reaches the clients at most half a tick older than the engine's, not up to a whole tick."""
         loop = asyncio.get_running_loop()
         sequence = -1
         while True:
@@ -121,6 +126,9 @@ class OpcUaProcessOutput:
             sequence = snapshot.sequence
             await self._send(connection, child, ("update", snapshot, self._feed.take()))
             await asyncio.sleep(max(0.0, self._update_interval_s - (loop.time() - sent)))
+            waiting = self._hub.latest
+            if waiting is not None and time.monotonic() - self._hub.published_at > self._tick_period_s / 2:
+                sequence = max(sequence, waiting.sequence)
 
     async def _send(self, connection: Connection, child: multiprocessing.process.BaseProcess, message: Any) -> None:
         async with self._sending:
@@ -228,7 +236,8 @@ class PipeLink:
 async def _serve(down: Connection, up: Connection, settings: OpcUaSettings, node_map: Any, pack_ids: tuple[str, ...],
                  site_name: str, conditions: tuple[ConditionSpec, ...]) -> None:
     hub, feed, link = SnapshotHub(), EventFeed(), PipeLink(up)
-    output = OpcUaOutput(settings, hub, node_map, pack_ids, site_name, conditions=conditions, feed=feed, link=link)
+    output = OpcUaOutput(settings, hub, node_map, pack_ids, site_name, conditions=conditions, feed=feed, link=link,
+                         paced=False)
     serving = asyncio.create_task(output.run(), name="opcua")
     ready = asyncio.create_task(output.ready.wait())
     await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)

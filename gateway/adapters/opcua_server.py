@@ -6,9 +6,11 @@ protection rule and pack (opcua_conditions), the methods (opcua_condition_method
 the history of the site and pack values (opcua_history). Nodes live in the namespace
 `settings.namespace_uri`, registered right after asyncua's own two
 (0: OPC UA, 1: this server's application URI), so its index is 2; clients should still look the
-index up by URI. A background loop waits for a newer snapshot, writes only the values that changed,
-then sleeps out the rest of `update_interval_s`, so a fast engine never costs more than one pass
-per interval. Address space and NodeIds: docs/opcua.md.
+index up by URI. A background loop waits for a newer snapshot and writes only the values that changed into the
+ValueTable, which serves Reads and the subscriptions' data changes (opcua_value_table, opcua_subscriptions). In
+the gateway's process the loop then sleeps out the rest of `update_interval_s`, so a fast engine never costs more
+than one pass per interval; in the OPC UA child (`paced=False`) the gateway already sends at most one snapshot per
+interval, and the child writes each as soon as it arrives. Address space and NodeIds: docs/opcua.md.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from gateway.adapters.opcua_history import ValueHistory, historize
 from gateway.adapters.opcua_link import EngineLink, NoLink
 from gateway.adapters.opcua_pack_methods import PackMethods
 from gateway.adapters.opcua_security import apply_security
+from gateway.adapters.opcua_subscriptions import serve_from_table
 from gateway.adapters.opcua_tree import AddressSpace
 from gateway.adapters.opcua_types import Server, UaError
+from gateway.adapters.opcua_value_table import ValueTable
 from gateway.adapters.opcua_values import ValueWriter
 from gateway.codec.node_model import NodeMap
 from gateway.errors import AdapterError
@@ -53,9 +57,10 @@ class OpcUaOutput:
 
     def __init__(self, settings: OpcUaSettings, hub: SnapshotHub, node_map: NodeMap, pack_ids: Sequence[str],
                  site_name: str, *, conditions: Sequence[ConditionSpec] = (), feed: EventFeed | None = None,
-                 link: EngineLink | None = None) -> None:
+                 link: EngineLink | None = None, paced: bool = True) -> None:
         """`conditions`: the protection rules, one alarm condition each per pack; `feed`: the engine's events that
-        move them; `link`: where methods send their commands (none: every method is refused)."""
+        move them; `link`: where methods send their commands (none: every method is refused); `paced`: at most one
+        write pass per `update_interval_s` (False: one per snapshot, when the sender paces them)."""
         self.ready = asyncio.Event()
         self.endpoint = endpoint_url(settings.host, settings.port)
         self.namespace_index: int | None = None  # known once serving
@@ -69,6 +74,13 @@ class OpcUaOutput:
         self._link = link or NoLink()
         self._conditions: ConditionSet | None = None
         self._history: ValueHistory | None = None
+        self._table: ValueTable | None = None
+        self._paced = paced
+
+    @property
+    def table(self) -> ValueTable | None:
+        """The values the subscriptions are served from (once prepared)."""
+        return self._table
 
     async def prepare(self) -> tuple[Server, AddressSpace]:
         """The server with the whole address space built, not yet listening (also what the NodeSet export reads)."""
@@ -83,6 +95,8 @@ class OpcUaOutput:
         if self._settings.history_window_s > 0:
             self._history = await historize(server, space, ValueHistory(self._settings.history_window_s,
                                                                          self._settings.history_interval_s))
+        self._table = ValueTable(server)
+        serve_from_table(server, self._table, self._settings.update_interval_s * 1000.0)
         return server, space
 
     async def run(self) -> None:
@@ -96,7 +110,8 @@ class OpcUaOutput:
                  self._settings.namespace_uri, namespace, len(self._pack_ids), self._node_map.name)
         try:
             self.ready.set()
-            await self._publish(ValueWriter(server, space, self._history))
+            assert self._table is not None
+            await self._publish(ValueWriter(server, space, self._table, self._history))
         except UaError as error:
             raise AdapterError(f"OPC UA server failed while publishing ({error})") from error
         finally:
@@ -141,7 +156,8 @@ class OpcUaOutput:
             await writer.apply(snapshot)
             if self._conditions is not None:
                 await self._conditions.follow(snapshot, self._feed.take())
-            await asyncio.sleep(max(0.0, self._settings.update_interval_s - (loop.time() - started)))
+            if self._paced:
+                await asyncio.sleep(max(0.0, self._settings.update_interval_s - (loop.time() - started)))
 
 
 def _drop_start_traceback(record: logging.LogRecord) -> bool:

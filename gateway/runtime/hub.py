@@ -7,6 +7,7 @@ output sleep until a snapshot newer than the one it has arrives.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from gateway.domain.snapshot import GatewaySnapshot
 
@@ -15,6 +16,7 @@ class SnapshotHub:
     def __init__(self) -> None:
         self._latest: GatewaySnapshot | None = None
         self._changed = asyncio.Condition()
+        self.published_at = 0.0  # time.monotonic() of the latest publish
 
     @property
     def latest(self) -> GatewaySnapshot | None:
@@ -22,6 +24,7 @@ class SnapshotHub:
 
     async def publish(self, snapshot: GatewaySnapshot) -> None:
         self._latest = snapshot
+        self.published_at = time.monotonic()
         async with self._changed:
             self._changed.notify_all()
 

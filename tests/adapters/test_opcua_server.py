@@ -20,6 +20,7 @@ from gateway.adapters.opcua_pack_methods import PACK_METHODS, SITE_METHODS
 from gateway.adapters.opcua_server import OpcUaOutput
 from gateway.adapters.opcua_tree import AddressSpace
 from gateway.adapters.opcua_types import Server
+from gateway.adapters.opcua_value_table import ValueTable
 from gateway.adapters.opcua_values import ValueWriter
 from gateway.bms.usage import SOC_BAND_EDGES, TEMPERATURE_BAND_EDGES_C
 from gateway.codec.node_model import UNECE_NAMESPACE_URI, NodeMap, pack_path, site_path, unece_unit_id
@@ -316,7 +317,7 @@ async def test_writer_writes_only_what_changed(native_node_map: NodeMap) -> None
     namespace = await server.register_namespace("urn:test")
     space = AddressSpace(native_node_map, namespace, "site", ["pack-01", "pack-02"], 0.5)
     await space.build(server)
-    writer = ValueWriter(server, space)
+    writer = ValueWriter(server, space, ValueTable(server))
     first = make_snapshot(packs=2, offline=(1,))
     assert await writer.apply(first) == len(space.slots)
     assert await writer.apply(dataclasses.replace(first, sequence=2)) == 0  # NaN stays NaN: no rewrite
