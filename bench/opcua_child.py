@@ -11,10 +11,8 @@ written at exit). Without options nothing is replaced: the child is the gateway'
 What-ifs (experiments; the gateway does not do this):
 - `no-deepcopy` (also in the bare asyncua server): asyncua's MonitoredItemValues keeps the DataValue it is given
   instead of a `copy.deepcopy` of it, once per monitored item per write. Safe when writers never mutate a DataValue
-  after writing it (the gateway builds a new one for every write).
-- `unpaced-child`: the child writes each snapshot as soon as it arrives, instead of waiting out its own update
-  interval after each pass (the gateway's side already sends at most one snapshot per interval); the child gets
-  `update_interval_s` = 1 ms, which also lowers the MinimumSamplingInterval it advertises.
+  after writing it. The gateway serves its plain monitored items from its value table (no asyncua callback, no copy):
+  this what-if changes the bare server and the few items the gateway leaves to asyncua.
 """
 
 from __future__ import annotations
@@ -27,11 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.settings import OpcUaSettings
-
 PROFILE_ENV = "BENCH_OPCUA_PROFILE"
 WHAT_IF_ENV = "BENCH_OPCUA_WHAT_IF"
-UNPACED_INTERVAL_S = 0.001
 
 
 def _no_deepcopy() -> None:
@@ -46,8 +41,7 @@ def _no_deepcopy() -> None:
 
 
 ASYNCUA_WHAT_IFS: dict[str, Callable[[], None]] = {"no-deepcopy": _no_deepcopy}
-CHILD_WHAT_IFS = frozenset({"unpaced-child"})
-WHAT_IFS = frozenset(ASYNCUA_WHAT_IFS) | CHILD_WHAT_IFS
+WHAT_IFS = frozenset(ASYNCUA_WHAT_IFS)
 
 
 def what_ifs(text: str) -> tuple[str, ...]:
@@ -84,9 +78,6 @@ def serve_instrumented(*args: Any) -> None:
 
     names = what_ifs(os.environ.get(WHAT_IF_ENV, ""))
     apply_asyncua_what_ifs(names)
-    if "unpaced-child" in names:
-        args = tuple(a.model_copy(update={"update_interval_s": UNPACED_INTERVAL_S}) if isinstance(a, OpcUaSettings)
-                     else a for a in args)
     profile_path = os.environ.get(PROFILE_ENV)
     if profile_path is not None:
         profilers: list[cProfile.Profile] = []

@@ -6,7 +6,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -93,6 +95,9 @@ class Engine:
         self._heartbeat_reaction = heartbeat_reaction
         self._heartbeat = HeartbeatState.NOT_SUPERVISED
         self._previous: BmsOutputs | None = None
+        # The BMS step and the snapshot (pure, a few ms each at 64 packs) run here, off the event loop: CAN frames,
+        # Modbus and OPC UA requests are served meanwhile (run_gateway shortens the GIL's switch interval).
+        self._compute = ThreadPoolExecutor(1, thread_name_prefix="engine-step")
         store = stores.state
         if store is not None:
             saved = store.load()
@@ -137,6 +142,7 @@ class Engine:
                     next_prune = now + EVENT_PRUNE_INTERVAL_S
         finally:
             self.checkpoint()
+            self._compute.shutdown(wait=False, cancel_futures=True)
 
     def submit(self, command: OperatorCommand) -> None:
         """An operator command for the next tick (from any adapter running on the event loop)."""
@@ -160,8 +166,10 @@ class Engine:
             self.state = reset_slots(self.state, self._empty, admission.swapped)
         before = self.state.protection
         held = self.control.disconnected | heartbeat_lost
-        self.state, outputs = bms_step(self.state, inputs, self._parameters, self._rules, dt_s, commands.requests,
-                                       self._safety, admission.admitted & ~held)
+        loop = asyncio.get_running_loop()
+        self.state, outputs = await loop.run_in_executor(self._compute, partial(
+            bms_step, self.state, inputs, self._parameters, self._rules, dt_s, commands.requests, self._safety,
+            admission.admitted & ~held))
         outputs = replace(outputs, balancing=self.control.balancing(outputs.balancing))
         self._follow_identities(self._previous, outputs.fresh)
         self._previous = outputs
@@ -181,13 +189,11 @@ class Engine:
                 self.checkpoint()  # a latch must survive a kill -9 that comes before the next checkpoint
         self._sequence += 1
         duration = time.perf_counter() - started
-        await _let_io_run()  # the step and the snapshot are ~2 ms each: answer waiting clients in between
-        snapshot = build_snapshot(self._sequence, self._site_name, self._parameters, inputs, self.state,
-                                  outputs, self._rules, identities,
-                                  self.admission.state if self.admission.enabled else None,
-                                  tuple(c.statistics() for c in self._counters), duration,
-                                  RemoteFlags(self.control.disconnected, self.control.balancing_disabled,
-                                              int(self._heartbeat)))
+        snapshot = await loop.run_in_executor(self._compute, partial(
+            build_snapshot, self._sequence, self._site_name, self._parameters, inputs, self.state, outputs,
+            self._rules, identities, self.admission.state if self.admission.enabled else None,
+            tuple(c.statistics() for c in self._counters), duration,
+            RemoteFlags(self.control.disconnected, self.control.balancing_disabled, int(self._heartbeat))))
         await self._hub.publish(snapshot)
         if self._on_tick is not None:
             self._on_tick(time.perf_counter() - started)
@@ -300,18 +306,3 @@ class Engine:
         if self._store_failing:
             log.info("store %s: checkpoints succeed again", self._store.path)
         self._store_failing = False
-
-
-async def _let_io_run() -> None:
-    """Resume only after the loop has polled its sockets and run their callbacks (Modbus answers requests in
-    them). `asyncio.sleep(0)` is not enough on the default loop: a task woken before the poll runs before the
-    callbacks the poll adds."""
-    loop = asyncio.get_running_loop()
-    resumed = loop.create_future()
-    loop.call_soon(loop.call_soon, _resolve, resumed)
-    await resumed
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():  # cancelled meanwhile
-        future.set_result(None)

@@ -113,7 +113,7 @@ async def test_commands_disconnect_recalibrate_and_the_heartbeat_reaction(tmp_pa
         await until(gateway, lambda s: s.packs[0].charge_current_limit_a == 0.0)
         assert held.packs[0].contactor_open_request
         assert held.packs[1].charge_current_limit_a > 0.0  # the other pack carries on
-        assert (await client.read_holding_registers(4, count=1, device_id=PACK_1)).registers == [2]
+        assert await register_becomes(client, 4, 2)  # Modbus encodes each snapshot on its thread, after the hub
         samples = await asyncio.to_thread(scrape, prometheus_port)
         assert metric(samples, "bmsgw_pack_disconnect_requested", pack="pack-01") == 1.0
         assert metric(samples, "bmsgw_pack_disconnect_requested", pack="pack-02") == 0.0
@@ -153,3 +153,12 @@ async def test_commands_disconnect_recalibrate_and_the_heartbeat_reaction(tmp_pa
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
+
+
+async def register_becomes(client: AsyncModbusTcpClient, address: int, value: int, timeout_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if (await client.read_holding_registers(address, count=1, device_id=PACK_1)).registers == [value]:
+            return True
+        await asyncio.sleep(0.01)
+    return False
