@@ -1,7 +1,8 @@
 """Monitored items served from the ValueTable, and the ones left to asyncua, on a real asyncua server.
 
 The subscription is asyncua's own (created through its SubscriptionService, wrapped by `serve_from_table`); each
-publish goes through `publish_results` and the PublishResult is encoded and decoded as on the wire.
+publish goes through `publish_results` and the PublishResult is encoded and decoded as on the wire. One server per
+module (asyncua's start-up is ~2 s); each test starts from the factory snapshot and deletes its subscriptions.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from asyncua import ua
 from asyncua.common.utils import Buffer
 from asyncua.server.internal_subscription import InternalSubscription
@@ -40,6 +42,7 @@ CELL = "site/packs/pack-01/cells/cell01/voltage"
 STATE = "site/packs/pack-01/state"
 SOC_NOW = 0.56  # make_snapshot's
 Notification = tuple[int, ua.DataValue]
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @dataclass
@@ -123,8 +126,8 @@ def values(notifications: list[Notification]) -> dict[int, object]:
     return {handle: value.Value.Value if value.Value is not None else None for handle, value in notifications}
 
 
-@pytest.fixture(name="served")
-async def served_fixture(native_node_map: NodeMap) -> AsyncIterator[Served]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module", name="one_server")
+async def one_server_fixture(native_node_map: NodeMap) -> AsyncIterator[Served]:
     server = Server()
     await server.init()
     namespace = await server.register_namespace("urn:test")
@@ -135,9 +138,17 @@ async def served_fixture(native_node_map: NodeMap) -> AsyncIterator[Served]:
     writer = ValueWriter(server, space, table)
     snapshot = make_snapshot(packs=1)
     await writer.apply(snapshot)
-    service = server.iserver.subscription_service
-    yield Served(server, service, table, writer, namespace, snapshot, [])
-    await service.delete_subscriptions(list(service.subscriptions))
+    yield Served(server, server.iserver.subscription_service, table, writer, namespace, snapshot, [])
+
+
+@pytest_asyncio.fixture(loop_scope="module", name="served")
+async def served_fixture(one_server: Served) -> AsyncIterator[Served]:
+    baseline = make_snapshot(packs=1)
+    one_server.snapshot = dataclasses.replace(one_server.snapshot, packs=baseline.packs)
+    await one_server.write()
+    yield one_server
+    await one_server.service.delete_subscriptions(list(one_server.service.subscriptions))
+    one_server.published.clear()
 
 
 async def test_plain_items_are_served_from_the_table_first_value_then_changes_only(served: Served) -> None:
@@ -276,6 +287,7 @@ async def test_deleted_items_and_subscriptions_are_not_notified_any_more(served:
     await served.write(soc=0.31)  # no follower left: nothing to mark, nothing raised
 
 
+@pytest.mark.asyncio(loop_scope="function")
 async def test_a_network_client_gets_its_items_served_from_the_table(native_node_map: NodeMap) -> None:
     async with running_output(native_node_map) as running, connected(running) as client:
         assert running.settings.security == OPEN_SECURITY
