@@ -194,27 +194,21 @@ async def test_deadband_longer_queue_and_status_trigger_are_left_to_asyncua_and_
     assert set(values(await served.publish(subscription))) == {1, 2, 3, 4}
     await served.write(soc=0.58)  # under the deadband
     await served.write(soc=0.59)
-    assert values(await served.publish(subscription)) == {2: 0.59}  # asyncua's queue of 5 kept both...
+    assert values(await served.publish(subscription)) == {2: 0.59}  # deadband and Status trigger: nothing
     await served.write(soc=0.70)
     assert values(await served.publish(subscription)) == {1: 0.70, 2: 0.70}
 
 
-async def test_the_queue_of_five_keeps_every_value_between_publishes(served: Served) -> None:
+@pytest.mark.parametrize(("queue", "delivered"), [(5, [0.58, 0.59]), (0, [0.59])])
+async def test_a_table_item_keeps_the_newest_value_and_asyncua_a_longer_queue_every_one(
+        served: Served, queue: int, delivered: list[float]) -> None:
     subscription = await served.subscription()
-    await create(served, subscription, item(served.node(SOC), 2, queue=5))
+    await create(served, subscription, item(served.node(SOC), 2, queue=queue))
+    assert table_items(subscription) == (1 if queue <= 1 else 0)
     await served.publish(subscription)
     await served.write(soc=0.58)
     await served.write(soc=0.59)
-    assert [value.Value.Value for _, value in await served.publish(subscription)] == [0.58, 0.59]
-
-
-async def test_a_table_item_keeps_only_the_newest_value_between_publishes(served: Served) -> None:
-    subscription = await served.subscription()
-    await create(served, subscription, item(served.node(SOC), 2, queue=0))
-    await served.publish(subscription)
-    await served.write(soc=0.58)
-    await served.write(soc=0.59)
-    assert values(await served.publish(subscription)) == {2: 0.59}
+    assert [value.Value.Value for _, value in await served.publish(subscription)] == delivered
 
 
 async def test_a_disabled_item_is_silent_until_reporting_then_gets_the_current_value(served: Served) -> None:
