@@ -23,7 +23,7 @@ from gateway.adapters.opcua_link import PortLink
 from gateway.adapters.opcua_process import OpcUaProcessOutput
 from gateway.adapters.opcua_server import OpcUaOutput
 from gateway.adapters.pack_registry import load_pack_registry
-from gateway.adapters.prometheus_collector import TickTimings
+from gateway.adapters.prometheus_collector import LOOP_LAG_BUCKETS_S, DurationHistogram
 from gateway.adapters.prometheus_server import PrometheusOutput
 from gateway.adapters.state_store import StateStore
 from gateway.bms.admission import AdmissionGate
@@ -45,6 +45,7 @@ from gateway.runtime.condition_catalogue import ConditionSpec, condition_catalog
 from gateway.runtime.engine import Engine, EngineStores
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.ingest import BusIngest
+from gateway.runtime.loop_lag import LoopLagProbe
 from gateway.runtime.measurements import MeasurementTable
 from gateway.runtime.pack_link import PackLink
 from gateway.runtime.service import Service
@@ -83,11 +84,12 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     parameters = pack_parameters(settings, models)
     rules = site_rules(settings, parameters)
     hub = SnapshotHub()
-    timings = TickTimings()
+    timings = DurationHistogram()
+    loop_lag = DurationHistogram(LOOP_LAG_BUCKETS_S)
     commands = settings.modbus.commands
     port = CommandPort(commands.heartbeat_timeout_s if settings.modbus.enabled and commands.enabled else None,
                        time.monotonic())
-    outputs = _outputs(settings, hub, timings, models, port, condition_catalogue(rules))
+    outputs = _outputs(settings, hub, timings, loop_lag, models, port, condition_catalogue(rules))
     table = MeasurementTable(parameters)
     gateway_buses: list[can.BusABC] = []
     services: list[Service] = []
@@ -122,6 +124,8 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
                            admission=admission_gate(settings.admission, parameters.layouts), port=port,
                            heartbeat_reaction=commands.heartbeat_reaction))
     services += outputs
+    if settings.prometheus.enabled:
+        services.append(LoopLagProbe(loop_lag.observe))
     if settings.simulation.enabled:
         services.append(_SimulationService(settings))
     return Gateway(settings, hub, services, gateway_buses, store, stores)
@@ -151,7 +155,7 @@ def admission_gate(settings: AdmissionSection, layouts: Sequence[PackLayout]) ->
     return AdmissionGate.of(layouts, registry, settings.resolved())
 
 
-def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings,
+def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: DurationHistogram, loop_lag: DurationHistogram,
              models: Mapping[str, CellModel], port: CommandPort, conditions: Sequence[ConditionSpec]) -> list[Service]:
     """The enabled outputs, their mappings loaded and validated (nothing is bound until they run)."""
     outputs: list[Service] = []
@@ -171,7 +175,7 @@ def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: TickTimings,
             outputs.append(OpcUaOutput(settings.opcua, hub, node_map, pack_ids, settings.site_name,
                                        conditions=conditions, feed=port.follow_events(), link=PortLink(port)))
     if settings.prometheus.enabled:
-        outputs.append(PrometheusOutput(settings.prometheus, hub, timings))
+        outputs.append(PrometheusOutput(settings.prometheus, hub, timings, loop_lag))
     return outputs
 
 

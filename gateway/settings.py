@@ -256,6 +256,8 @@ class PrometheusSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=9108, ge=1, le=65535)
+    cell_series: bool = Field(default=True, description="per-cell and per-sensor series (bmsgw_cell_*); 64 packs "
+                              "x 32 cells add ~12,000 series: turn off for large sites")
 
 
 class SimulatedFault(_Section):

@@ -1,6 +1,6 @@
 """The Prometheus collector: every metric family is built from `hub.latest` at scrape time.
 
-Nothing is updated per tick except `TickTimings`, which the engine feeds with `observe()`. Before
+Nothing is updated per tick except `DurationHistogram`, which the engine feeds with `observe()`. Before
 the first snapshot only `bmsgw_build_info` (and the tick histogram, if any) is exported.
 The metric list, units and label semantics are in docs/metrics.md.
 """
@@ -20,9 +20,10 @@ from gateway.adapters.prometheus_site import bus_families, site_families, snapsh
 from gateway.runtime.hub import SnapshotHub
 
 TICK_BUCKETS_S: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+LOOP_LAG_BUCKETS_S: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
 
-class TickTimings:
+class DurationHistogram:
     """A cumulative histogram of engine tick durations (seconds), owned by the engine.
 
     Plain counters, no locks: the engine calls `observe()` on the event loop, the collector reads
@@ -63,9 +64,14 @@ class TickTimings:
 class PrometheusCollector(Collector):
     """Custom collector exporting the latest gateway snapshot; register it in a CollectorRegistry."""
 
-    def __init__(self, hub: SnapshotHub, timings: TickTimings | None = None) -> None:
+    def __init__(self, hub: SnapshotHub, timings: DurationHistogram | None = None, *,
+                 loop_lag: DurationHistogram | None = None, cell_series: bool = True) -> None:
+        """`timings`: the engine's tick durations; `loop_lag`: how late the event loop ran a timer
+        (runtime.loop_lag); `cell_series`: export the per-cell and per-sensor series (off for large sites)."""
         self._hub = hub
         self._timings = timings
+        self._loop_lag = loop_lag
+        self._cell_series = cell_series
 
     def collect(self) -> Iterator[Metric]:
         yield InfoMetricFamily("bmsgw_build", "Gateway build information, value 1.", value={
@@ -73,10 +79,13 @@ class PrometheusCollector(Collector):
         })
         if self._timings is not None:
             yield self._timings.family("bmsgw_tick_duration_seconds", "Duration of engine ticks.")
+        if self._loop_lag is not None:
+            yield self._loop_lag.family("bmsgw_event_loop_lag_seconds", "How late the event loop ran a 100 ms "
+                                        "timer (CAN frames and requests wait as long).")
         snapshot = self._hub.latest
         if snapshot is None:
             return
         yield from snapshot_families(snapshot)
         yield from site_families(snapshot.site)
-        yield from pack_families(snapshot.packs)
+        yield from pack_families(snapshot.packs, cells=self._cell_series)
         yield from bus_families(snapshot.buses)

@@ -119,7 +119,8 @@ _PACK_COUNTERS: tuple[tuple[str, str, _Getter], ...] = (
 )
 
 
-def pack_families(packs: Sequence[PackSnapshot]) -> Iterator[Metric]:
+def pack_families(packs: Sequence[PackSnapshot], *, cells: bool = True) -> Iterator[Metric]:
+    """Every pack family; `cells=False` leaves out the per-cell and per-sensor series (`bmsgw_cell_*`)."""
     for name, documentation, getter in _PACK_GAUGES:
         gauge = GaugeMetricFamily(name, documentation, labels=["pack"])
         for pack in packs:
@@ -132,7 +133,8 @@ def pack_families(packs: Sequence[PackSnapshot]) -> Iterator[Metric]:
         yield counter
     yield _info(packs)
     yield from _alarms(packs)
-    yield from _cells(packs)
+    if cells:
+        yield from _cells(packs)
     yield from _usage_histograms(packs)
 
 

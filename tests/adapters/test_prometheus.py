@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.adapters.prometheus_collector import PrometheusCollector, TickTimings
+from gateway.adapters.prometheus_collector import DurationHistogram, PrometheusCollector
 from gateway.adapters.prometheus_packs import band_labels
 from gateway.adapters.prometheus_server import PrometheusOutput
 from gateway.bms.usage import SOC_BAND_EDGES, TEMPERATURE_BAND_EDGES_C
@@ -59,7 +59,7 @@ async def serve() -> AsyncIterator[Start]:
     started: list[Running] = []
 
     async def start(
-        hub: SnapshotHub, timings: TickTimings | None = None, *, request_timeout_s: float = 10.0
+        hub: SnapshotHub, timings: DurationHistogram | None = None, *, request_timeout_s: float = 10.0
     ) -> Running:
         port = _free_port()
         settings = PrometheusSettings(host="127.0.0.1", port=port)
@@ -338,7 +338,7 @@ async def test_offline_pack_is_down_with_nan_values(serve: Start) -> None:
 
 async def test_before_the_first_snapshot_only_build_info_and_unhealthy(serve: Start) -> None:
     hub = SnapshotHub()
-    timings = TickTimings()
+    timings = DurationHistogram()
     timings.observe(0.002)
     running = await serve(hub, timings)
 
@@ -470,7 +470,7 @@ async def test_promtool_finds_no_lint_problems(serve: Start) -> None:
     hub = SnapshotHub()
     alarms = {0: {AlarmCode.CELL_OVERVOLTAGE: Severity.ALARM}}
     await hub.publish(make_snapshot(packs=2, offline=(1,), alarms=alarms))
-    timings = TickTimings()
+    timings = DurationHistogram()
     timings.observe(0.0015)
     running = await serve(hub, timings)
     _, _, body = await _get(running.url + "/metrics")

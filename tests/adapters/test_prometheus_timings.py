@@ -1,4 +1,4 @@
-"""TickTimings: a cumulative histogram rendered the Prometheus way (no server needed)."""
+"""DurationHistogram: a cumulative histogram rendered the Prometheus way (no server needed)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import math
 
 import pytest
 
-from gateway.adapters.prometheus_collector import TICK_BUCKETS_S, TickTimings
+from gateway.adapters.prometheus_collector import TICK_BUCKETS_S, DurationHistogram
 
 
-def _buckets(timings: TickTimings) -> dict[str, float]:
+def _buckets(timings: DurationHistogram) -> dict[str, float]:
     family = timings.family("t_seconds", "test")
     return {s.labels["le"]: s.value for s in family.samples if s.name == "t_seconds_bucket"}
 
 
 def test_buckets_are_cumulative_and_upper_bounds_inclusive() -> None:
-    timings = TickTimings()
+    timings = DurationHistogram()
     for seconds in (0.0004, 0.001, 0.0011, 0.2):
         timings.observe(seconds)
 
@@ -32,7 +32,7 @@ def test_buckets_are_cumulative_and_upper_bounds_inclusive() -> None:
 
 
 def test_sum_and_count_samples_are_rendered() -> None:
-    timings = TickTimings()
+    timings = DurationHistogram()
     timings.observe(0.003)
 
     samples = {s.name: s.value for s in timings.family("t_seconds", "test").samples}
@@ -42,7 +42,7 @@ def test_sum_and_count_samples_are_rendered() -> None:
 
 
 def test_nan_observation_is_ignored() -> None:
-    timings = TickTimings()
+    timings = DurationHistogram()
     timings.observe(math.nan)
 
     assert timings.count == 0
@@ -52,4 +52,4 @@ def test_nan_observation_is_ignored() -> None:
 @pytest.mark.parametrize("buckets", [(), (0.01, 0.001), (0.001, 0.001), (0.001, math.inf)])
 def test_invalid_buckets_are_refused(buckets: tuple[float, ...]) -> None:
     with pytest.raises(ValueError, match="buckets"):
-        TickTimings(buckets)
+        DurationHistogram(buckets)
