@@ -10,7 +10,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import can
 
@@ -23,7 +23,7 @@ from gateway.adapters.opcua_link import PortLink
 from gateway.adapters.opcua_process import OpcUaProcessOutput
 from gateway.adapters.opcua_server import OpcUaOutput
 from gateway.adapters.pack_registry import load_pack_registry
-from gateway.adapters.prometheus_collector import LOOP_LAG_BUCKETS_S, DurationHistogram
+from gateway.adapters.prometheus_collector import LOOP_LAG_BUCKETS_S, DurationHistogram, SelfMetricSources
 from gateway.adapters.prometheus_server import PrometheusOutput
 from gateway.adapters.state_store import StateStore
 from gateway.bms.admission import AdmissionGate
@@ -89,7 +89,6 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     commands = settings.modbus.commands
     port = CommandPort(commands.heartbeat_timeout_s if settings.modbus.enabled and commands.enabled else None,
                        time.monotonic())
-    outputs = _outputs(settings, hub, timings, loop_lag, models, port, condition_catalogue(rules))
     table = MeasurementTable(parameters)
     gateway_buses: list[can.BusABC] = []
     services: list[Service] = []
@@ -114,6 +113,8 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
         store = StateStore(settings.store.path)
         stores = EngineStores(store, EventLog(settings.store.path, settings.events),
                               CommandQueue(settings.store.path))
+        outputs = _outputs(settings, hub, SelfMetricSources(timings, loop_lag, event_log=stores.events), models, port,
+                           condition_catalogue(rules))
     except BaseException:
         for bus in gateway_buses:
             bus.shutdown()
@@ -155,15 +156,17 @@ def admission_gate(settings: AdmissionSection, layouts: Sequence[PackLayout]) ->
     return AdmissionGate.of(layouts, registry, settings.resolved())
 
 
-def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: DurationHistogram, loop_lag: DurationHistogram,
-             models: Mapping[str, CellModel], port: CommandPort, conditions: Sequence[ConditionSpec]) -> list[Service]:
+def _outputs(settings: GatewaySettings, hub: SnapshotHub, sources: SelfMetricSources, models: Mapping[str, CellModel],
+             port: CommandPort, conditions: Sequence[ConditionSpec]) -> list[Service]:
     """The enabled outputs, their mappings loaded and validated (nothing is bound until they run)."""
     outputs: list[Service] = []
     if settings.modbus.enabled:
         register_map = load_register_map(settings.mappings_dir, settings.modbus.map)
         unit_ids = {p.id: settings.unit_id_of(p) for p in settings.packs}
         sunspec = sunspec_device(settings, models, register_map) if settings.modbus.sunspec else None
-        outputs.append(ModbusOutput(settings.modbus, hub, register_map, unit_ids, sunspec, port))
+        modbus = ModbusOutput(settings.modbus, hub, register_map, unit_ids, sunspec, port)
+        sources = replace(sources, modbus=modbus.traffic)
+        outputs.append(modbus)
     if settings.opcua.enabled:
         node_map = load_node_map(settings.mappings_dir, settings.opcua.map)
         pack_ids = [p.id for p in settings.packs]
@@ -175,7 +178,7 @@ def _outputs(settings: GatewaySettings, hub: SnapshotHub, timings: DurationHisto
             outputs.append(OpcUaOutput(settings.opcua, hub, node_map, pack_ids, settings.site_name,
                                        conditions=conditions, feed=port.follow_events(), link=PortLink(port)))
     if settings.prometheus.enabled:
-        outputs.append(PrometheusOutput(settings.prometheus, hub, timings, loop_lag))
+        outputs.append(PrometheusOutput(settings.prometheus, hub, sources))
     return outputs
 
 

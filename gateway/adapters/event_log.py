@@ -52,6 +52,8 @@ class EventLog:
         self.retention = retention or EventLogSettings()
         self._lock = threading.Lock()
         self._db = _connect(path, create)
+        self.written = 0  # events appended since start
+        self.failures = 0  # appends that failed (their events are only in the console log)
 
     def append(self, events: Sequence[BmsEvent]) -> None:
         if not events:
@@ -61,7 +63,9 @@ class EventLog:
             with self._lock, self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                self.written += len(rows)
         except sqlite3.Error as error:
+            self.failures += 1
             raise AdapterError(f"event log {self.path}: {len(rows)} event(s) not written ({error}); "
                                f"check the disk has space and {_OPEN_FIX}") from error
 

@@ -29,6 +29,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server.requesthandler import ServerRequestHandler
 
+from gateway.adapters.client_traffic import ClientTraffic
 from gateway.adapters.modbus_commands import CURRENT_CLIENT, ClientInfo
 from gateway.adapters.modbus_tls import peer_certificate
 from gateway.adapters.per_client_interval import PerClientInterval
@@ -46,13 +47,25 @@ WARNING_INTERVAL_S = 60.0
 class ModbusConnection(ServerRequestHandler):
     """Serves one connection; every request runs with the client (address, role) in CURRENT_CLIENT."""
 
-    def __init__(self, owner: object) -> None:
+    def __init__(self, owner: object, traffic: ClientTraffic) -> None:
         super().__init__(owner, owner.trace_packet, owner.trace_pdu, owner.trace_connect)  # type: ignore[attr-defined,no-untyped-call]
         self.client: ClientInfo | None = None
+        self._traffic = traffic
+        self._counted = False
 
     def callback_connected(self) -> None:
         super().callback_connected()
         self.client = client_of(self.transport)
+        self._traffic.connected += 1
+        self._traffic.connections += 1
+        self._counted = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # asyncio's own call, also for a connection this side closed (pymodbus then skips callback_disconnected)
+        if self._counted:
+            self._traffic.connected -= 1
+            self._counted = False
+        super().connection_lost(exc)
 
     def callback_data(self, data: bytes, addr: tuple[str, int] | None = None) -> int:
         used = 0
@@ -70,6 +83,8 @@ class ModbusConnection(ServerRequestHandler):
             if response is None:
                 self._write(answers)
                 return len(data)
+            self._traffic.requests += 1
+            self._traffic.exceptions += isinstance(response, ExceptionResponse)
             answers.append(self.framer.buildFrame(response))
             used = end
         self._write(answers)
@@ -117,6 +132,7 @@ class ModbusConnection(ServerRequestHandler):
             self.transport.write(b"".join(answers))  # type: ignore[attr-defined]
 
     def _drop(self, reason: str) -> None:
+        self._traffic.protocol_errors += 1
         _warn_once_a_minute(self.client, f"Modbus TCP connection closed: {reason}")
         self.close()
 

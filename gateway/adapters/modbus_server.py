@@ -22,6 +22,7 @@ from pymodbus.logging import Log as PymodbusLog
 from pymodbus.pdu.device import ModbusDeviceIdentification
 from pymodbus.server import ModbusTcpServer, ModbusTlsServer
 
+from gateway.adapters.client_traffic import ClientTraffic
 from gateway.adapters.modbus_commands import CommandGate, UnitCommands
 from gateway.adapters.modbus_connection import ModbusConnection
 from gateway.adapters.modbus_device import RegisterImageDevice, UnknownUnitDevice
@@ -79,6 +80,7 @@ class ModbusOutput:
                                                     UnitCommands(self.gate, pack_id))
                        for pack_id in unit_ids}
         self._unit_ids = dict(unit_ids)
+        self.traffic = ClientTraffic()
 
     @property
     def sunspec(self) -> SunSpecDevice | None:
@@ -89,9 +91,10 @@ class ModbusOutput:
         devices = {self._settings.site_unit_id: self._site}
         devices.update({self._unit_ids[pack_id]: device for pack_id, device in self._packs.items()})
         units = _UnitTable(devices)
-        servers: list[ModbusTcpServer] = []
+        servers: list[_TcpServer | _TlsServer] = []
         try:
             for server, transport, (host, port) in self._servers(units):
+                server.traffic = self.traffic
                 servers.append(server)
                 if not await server.listen():
                     raise AdapterError(_bind_failure_message(host, port))
@@ -109,9 +112,9 @@ class ModbusOutput:
             for server in servers:
                 await server.shutdown()  # type: ignore[no-untyped-call]
 
-    def _servers(self, units: _UnitTable) -> list[tuple[ModbusTcpServer, str, tuple[str, int]]]:
+    def _servers(self, units: _UnitTable) -> list[tuple[_TcpServer | _TlsServer, str, tuple[str, int]]]:
         """Plain Modbus TCP unless security is on without plain_tcp; Modbus/TCP Security when it is on."""
-        servers: list[tuple[ModbusTcpServer, str, tuple[str, int]]] = []
+        servers: list[tuple[_TcpServer | _TlsServer, str, tuple[str, int]]] = []
         security = self._settings.security
         if not security.enabled or security.plain_tcp:
             address = (self._settings.host, self._settings.port)
@@ -157,13 +160,17 @@ class ModbusOutput:
 
 
 class _TcpServer(ModbusTcpServer):
+    traffic: ClientTraffic
+
     def callback_new_connection(self) -> ModbusConnection:
-        return ModbusConnection(self)
+        return ModbusConnection(self, self.traffic)
 
 
 class _TlsServer(ModbusTlsServer):
+    traffic: ClientTraffic
+
     def callback_new_connection(self) -> ModbusConnection:
-        return ModbusConnection(self)
+        return ModbusConnection(self, self.traffic)
 
 
 class _UnitTable(ModbusServerContext):

@@ -10,11 +10,20 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from prometheus_client.metrics_core import HistogramMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from gateway import __version__
+from gateway.adapters.client_traffic import ClientTraffic
+from gateway.adapters.event_log import EventLog
 from gateway.adapters.prometheus_packs import pack_families
 from gateway.adapters.prometheus_site import bus_families, site_families, snapshot_families
 from gateway.runtime.hub import SnapshotHub
@@ -61,27 +70,30 @@ class DurationHistogram:
         return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=self._sum)
 
 
+@dataclass(frozen=True)
+class SelfMetricSources:
+    """What the gateway measures about itself, each exported when present."""
+
+    ticks: DurationHistogram | None = None  # the engine's tick durations
+    loop_lag: DurationHistogram | None = None  # how late the event loop ran a timer (runtime.loop_lag)
+    modbus: ClientTraffic | None = None
+    event_log: EventLog | None = None
+
+
 class PrometheusCollector(Collector):
     """Custom collector exporting the latest gateway snapshot; register it in a CollectorRegistry."""
 
-    def __init__(self, hub: SnapshotHub, timings: DurationHistogram | None = None, *,
-                 loop_lag: DurationHistogram | None = None, cell_series: bool = True) -> None:
-        """`timings`: the engine's tick durations; `loop_lag`: how late the event loop ran a timer
-        (runtime.loop_lag); `cell_series`: export the per-cell and per-sensor series (off for large sites)."""
+    def __init__(self, hub: SnapshotHub, sources: SelfMetricSources | None = None, *, cell_series: bool = True) -> None:
+        """`cell_series`: export the per-cell and per-sensor series (off for large sites)."""
         self._hub = hub
-        self._timings = timings
-        self._loop_lag = loop_lag
+        self._sources = sources or SelfMetricSources()
         self._cell_series = cell_series
 
     def collect(self) -> Iterator[Metric]:
         yield InfoMetricFamily("bmsgw_build", "Gateway build information, value 1.", value={
             "version": __version__,
         })
-        if self._timings is not None:
-            yield self._timings.family("bmsgw_tick_duration_seconds", "Duration of engine ticks.")
-        if self._loop_lag is not None:
-            yield self._loop_lag.family("bmsgw_event_loop_lag_seconds", "How late the event loop ran a 100 ms "
-                                        "timer (CAN frames and requests wait as long).")
+        yield from self_families(self._sources)
         snapshot = self._hub.latest
         if snapshot is None:
             return
@@ -89,3 +101,31 @@ class PrometheusCollector(Collector):
         yield from site_families(snapshot.site)
         yield from pack_families(snapshot.packs, cells=self._cell_series)
         yield from bus_families(snapshot.buses)
+
+
+def self_families(sources: SelfMetricSources) -> Iterator[Metric]:
+    if sources.ticks is not None:
+        yield sources.ticks.family("bmsgw_tick_duration_seconds", "Duration of engine ticks.")
+    if sources.loop_lag is not None:
+        yield sources.loop_lag.family("bmsgw_event_loop_lag_seconds", "How late the event loop ran a 100 ms timer "
+                                      "(CAN frames and requests wait as long).")
+    modbus = sources.modbus
+    if modbus is not None:
+        yield GaugeMetricFamily("bmsgw_modbus_clients_connected", "Modbus TCP connections open now.",
+                                value=modbus.connected)
+        yield CounterMetricFamily("bmsgw_modbus_connections_accepted", "Modbus TCP connections accepted.",
+                                  value=modbus.connections)
+        requests = CounterMetricFamily("bmsgw_modbus_requests", "Modbus requests answered, by outcome: data, or "
+                                       "an exception response (illegal function/address, refused, failed).",
+                                       labels=["outcome"])
+        requests.add_metric(["data"], modbus.requests - modbus.exceptions)
+        requests.add_metric(["exception"], modbus.exceptions)
+        yield requests
+        yield CounterMetricFamily("bmsgw_modbus_protocol_errors", "Modbus TCP connections closed because their "
+                                  "bytes were not Modbus TCP.", value=modbus.protocol_errors)
+    events = sources.event_log
+    if events is not None:
+        yield CounterMetricFamily("bmsgw_event_log_events_written", "Events written to the event log.",
+                                  value=events.written)
+        yield CounterMetricFamily("bmsgw_event_log_write_failures", "Event-log writes that failed (those events "
+                                  "are in the console log only).", value=events.failures)

@@ -18,7 +18,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from gateway.adapters.http_minimal import HttpRequestError, Request, read_request, render_response
-from gateway.adapters.prometheus_collector import DurationHistogram, PrometheusCollector
+from gateway.adapters.prometheus_collector import PrometheusCollector, SelfMetricSources
 from gateway.errors import AdapterError
 from gateway.runtime.hub import SnapshotHub
 from gateway.settings import PrometheusSettings
@@ -36,8 +36,7 @@ class PrometheusOutput:
         self,
         settings: PrometheusSettings,
         hub: SnapshotHub,
-        timings: DurationHistogram | None = None,
-        loop_lag: DurationHistogram | None = None,
+        sources: SelfMetricSources | None = None,
         *,
         request_timeout_s: float = 10.0,
         max_request_head_bytes: int = 8192,
@@ -48,8 +47,7 @@ class PrometheusOutput:
         self._request_timeout_s = request_timeout_s
         self._max_head = max_request_head_bytes
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(PrometheusCollector(hub, timings, loop_lag=loop_lag,
-                                                   cell_series=settings.cell_series))
+        self.registry.register(PrometheusCollector(hub, sources, cell_series=settings.cell_series))
         self._connections: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
 
     async def run(self) -> None:

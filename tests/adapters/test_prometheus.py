@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.adapters.prometheus_collector import DurationHistogram, PrometheusCollector
+from gateway.adapters.prometheus_collector import DurationHistogram, PrometheusCollector, SelfMetricSources
 from gateway.adapters.prometheus_packs import band_labels
 from gateway.adapters.prometheus_server import PrometheusOutput
 from gateway.bms.usage import SOC_BAND_EDGES, TEMPERATURE_BAND_EDGES_C
@@ -63,7 +63,7 @@ async def serve() -> AsyncIterator[Start]:
     ) -> Running:
         port = _free_port()
         settings = PrometheusSettings(host="127.0.0.1", port=port)
-        output = PrometheusOutput(settings, hub, timings, request_timeout_s=request_timeout_s)
+        output = PrometheusOutput(settings, hub, SelfMetricSources(timings), request_timeout_s=request_timeout_s)
         running = Running(output, port, asyncio.create_task(output.run()))
         started.append(running)
         ready = asyncio.create_task(output.ready.wait())

@@ -5,10 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-from gateway.adapters.prometheus_collector import LOOP_LAG_BUCKETS_S, DurationHistogram, PrometheusCollector
+import pytest
+from pymodbus.client import AsyncModbusTcpClient
+
+from gateway.adapters.event_log import EventLog
+from gateway.adapters.prometheus_collector import (
+    LOOP_LAG_BUCKETS_S,
+    DurationHistogram,
+    PrometheusCollector,
+    SelfMetricSources,
+    self_families,
+)
+from gateway.domain.alarms import Severity
+from gateway.domain.events import BmsEvent, EventKind
+from gateway.errors import AdapterError
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.loop_lag import LoopLagProbe
+from tests.adapters.conftest import MODBUS_SITE_UNIT, RunningModbus
 from tests.factories import make_snapshot
 
 
@@ -34,7 +50,8 @@ async def test_the_probe_records_how_long_the_loop_was_blocked() -> None:
 async def test_the_collector_exports_the_loop_lag_histogram() -> None:
     lag = DurationHistogram(LOOP_LAG_BUCKETS_S)
     lag.observe(0.003)
-    names = {s.name for family in PrometheusCollector(SnapshotHub(), loop_lag=lag).collect() for s in family.samples}
+    collector = PrometheusCollector(SnapshotHub(), SelfMetricSources(loop_lag=lag))
+    names = {s.name for family in collector.collect() for s in family.samples}
     assert {"bmsgw_event_loop_lag_seconds_bucket", "bmsgw_event_loop_lag_seconds_count"} <= names
 
 
@@ -50,3 +67,44 @@ async def test_per_cell_series_can_be_turned_off_for_a_large_site() -> None:
     assert {"bmsgw_cell_voltage_volts", "bmsgw_cell_temperature_celsius"} <= with_cells
     assert {name for name in with_cells - without} == {name for name in with_cells if name.startswith("bmsgw_cell_")}
     assert "bmsgw_pack_soc_ratio" in without
+
+
+async def test_modbus_traffic_counts_connections_requests_exceptions_and_protocol_errors(
+        modbus_server: RunningModbus) -> None:
+    traffic = modbus_server.output.traffic
+    client = AsyncModbusTcpClient("127.0.0.1", port=modbus_server.port, timeout=2, retries=0)
+    assert await client.connect()
+    await _until(lambda: traffic.connected == 1)
+    assert not (await client.read_input_registers(0, count=4, device_id=MODBUS_SITE_UNIT)).isError()
+    assert (await client.read_coils(0, count=1, device_id=MODBUS_SITE_UNIT)).isError()  # no coils: exception 01
+    reader, writer = await asyncio.open_connection("127.0.0.1", modbus_server.port)
+    writer.write(bytes.fromhex("0001 0007 0006 01 03 0000 0001"))  # protocol id 7: not Modbus TCP
+    assert await reader.read() == b""  # closed by the gateway
+    writer.close()
+    client.close()
+    await _until(lambda: traffic.connected == 0)
+    assert (traffic.connections, traffic.requests, traffic.exceptions, traffic.protocol_errors) == (2, 2, 1, 1)
+    samples = {(s.name, tuple(s.labels.values())): s.value
+               for family in self_families(SelfMetricSources(modbus=traffic)) for s in family.samples}
+    assert samples[("bmsgw_modbus_requests_total", ("data",))] == 1
+    assert samples[("bmsgw_modbus_requests_total", ("exception",))] == 1
+    assert samples[("bmsgw_modbus_connections_accepted_total", ())] == 2
+    assert samples[("bmsgw_modbus_clients_connected", ())] == 0
+    assert samples[("bmsgw_modbus_protocol_errors_total", ())] == 1
+
+
+def test_the_event_log_counts_what_it_wrote_and_what_failed(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "store.sqlite")
+    log.append([BmsEvent(1.0, "pack-01", EventKind.RAISED, "cell_overvoltage", Severity.ALARM)] * 3)
+    broken = BmsEvent(2.0, None, EventKind.CLEARED, "cell_overvoltage")  # type: ignore[arg-type]  # NOT NULL
+    with pytest.raises(AdapterError):
+        log.append([broken])
+    samples = {s.name: s.value for family in self_families(SelfMetricSources(event_log=log)) for s in family.samples}
+    assert samples["bmsgw_event_log_events_written_total"] == 3
+    assert samples["bmsgw_event_log_write_failures_total"] == 1
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not check():
+            await asyncio.sleep(0.01)

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from gateway.adapters.prometheus_collector import DurationHistogram, PrometheusCollector
+from gateway.adapters.prometheus_collector import DurationHistogram, PrometheusCollector, SelfMetricSources
 from gateway.runtime.hub import SnapshotHub
 from tests.deploy.promtool import DEPLOY, RULES, promtool
 from tests.factories import make_snapshot
@@ -38,7 +38,7 @@ def test_every_rule_is_unit_tested() -> None:
 async def test_the_rules_use_only_metrics_the_gateway_exports() -> None:
     hub = SnapshotHub()
     await hub.publish(make_snapshot(packs=2))
-    exported = {sample.name for family in PrometheusCollector(hub, DurationHistogram()).collect()
+    exported = {sample.name for family in PrometheusCollector(hub, SelfMetricSources(DurationHistogram())).collect()
                 for sample in family.samples}
     used = {name for expression in _rules().values() for name in METRIC.findall(expression)}
     assert used, "no bmsgw_ metric found in the rules"
