@@ -17,7 +17,7 @@ import can
 from gateway import __version__
 from gateway.adapters.can_bus import CanBusService, open_bus
 from gateway.adapters.command_queue import CommandQueue
-from gateway.adapters.event_log import EventLog
+from gateway.adapters.event_log import EventLog, WriteCounts
 from gateway.adapters.modbus_server import ModbusOutput
 from gateway.adapters.opcua_link import PortLink
 from gateway.adapters.opcua_process import OpcUaProcessOutput
@@ -86,9 +86,12 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     hub = SnapshotHub()
     timings = DurationHistogram()
     loop_lag = DurationHistogram(LOOP_LAG_BUCKETS_S)
+    event_counts = WriteCounts()
     commands = settings.modbus.commands
     port = CommandPort(commands.heartbeat_timeout_s if settings.modbus.enabled and commands.enabled else None,
                        time.monotonic())
+    outputs = _outputs(settings, hub, SelfMetricSources(timings, loop_lag, event_log=event_counts), models, port,
+                       condition_catalogue(rules))
     table = MeasurementTable(parameters)
     gateway_buses: list[can.BusABC] = []
     services: list[Service] = []
@@ -111,10 +114,8 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
             encoders = {name: FrameEncoder(protocols[name]) for name in bus_protocols}
             links += [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
         store = StateStore(settings.store.path)
-        stores = EngineStores(store, EventLog(settings.store.path, settings.events),
+        stores = EngineStores(store, EventLog(settings.store.path, settings.events, counts=event_counts),
                               CommandQueue(settings.store.path))
-        outputs = _outputs(settings, hub, SelfMetricSources(timings, loop_lag, event_log=stores.events), models, port,
-                           condition_catalogue(rules))
     except BaseException:
         for bus in gateway_buses:
             bus.shutdown()

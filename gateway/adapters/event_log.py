@@ -11,6 +11,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,24 @@ _OPEN_FIX = "fix [store] path / BMSGW_STORE__PATH or its permissions"
 _Row = tuple[float, str, str, str, int, int | None, float | None, float | None, str, str]
 
 
+@dataclass
+class WriteCounts:
+    written: int = 0  # events appended since start
+    failures: int = 0  # appends that failed (their events are only in the console log)
+
+
 class EventLog:
     """Appends and reads safety events. Thread-safe, so the engine may hand `append` to a worker thread."""
 
-    def __init__(self, path: Path, retention: EventLogSettings | None = None, *, create: bool = True) -> None:
-        """`create`: make the file and table if missing (the gateway); False only reads what exists (the CLI)."""
+    def __init__(self, path: Path, retention: EventLogSettings | None = None, *, create: bool = True,
+                 counts: WriteCounts | None = None) -> None:
+        """`create`: make the file and table if missing (the gateway); False only reads what exists (the CLI).
+        `counts`: where appends are counted (the metrics read it)."""
         self.path = path
         self.retention = retention or EventLogSettings()
         self._lock = threading.Lock()
         self._db = _connect(path, create)
-        self.written = 0  # events appended since start
-        self.failures = 0  # appends that failed (their events are only in the console log)
+        self.counts = counts or WriteCounts()
 
     def append(self, events: Sequence[BmsEvent]) -> None:
         if not events:
@@ -63,9 +71,9 @@ class EventLog:
             with self._lock, self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-                self.written += len(rows)
+                self.counts.written += len(rows)
         except sqlite3.Error as error:
-            self.failures += 1
+            self.counts.failures += 1
             raise AdapterError(f"event log {self.path}: {len(rows)} event(s) not written ({error}); "
                                f"check the disk has space and {_OPEN_FIX}") from error
 

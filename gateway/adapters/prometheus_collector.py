@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from gateway import __version__
 from gateway.adapters.client_traffic import ClientTraffic
-from gateway.adapters.event_log import EventLog
+from gateway.adapters.event_log import WriteCounts
 from gateway.adapters.prometheus_packs import pack_families
 from gateway.adapters.prometheus_site import bus_families, site_families, snapshot_families
 from gateway.runtime.hub import SnapshotHub
@@ -77,7 +77,7 @@ class SelfMetricSources:
     ticks: DurationHistogram | None = None  # the engine's tick durations
     loop_lag: DurationHistogram | None = None  # how late the event loop ran a timer (runtime.loop_lag)
     modbus: ClientTraffic | None = None
-    event_log: EventLog | None = None
+    event_log: WriteCounts | None = None
 
 
 class PrometheusCollector(Collector):

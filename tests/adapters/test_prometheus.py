@@ -18,7 +18,14 @@ import pytest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.adapters.prometheus_collector import DurationHistogram, PrometheusCollector, SelfMetricSources
+from gateway.adapters.client_traffic import ClientTraffic
+from gateway.adapters.event_log import WriteCounts
+from gateway.adapters.prometheus_collector import (
+    LOOP_LAG_BUCKETS_S,
+    DurationHistogram,
+    PrometheusCollector,
+    SelfMetricSources,
+)
 from gateway.adapters.prometheus_packs import band_labels
 from gateway.adapters.prometheus_server import PrometheusOutput
 from gateway.bms.usage import SOC_BAND_EDGES, TEMPERATURE_BAND_EDGES_C
@@ -59,11 +66,13 @@ async def serve() -> AsyncIterator[Start]:
     started: list[Running] = []
 
     async def start(
-        hub: SnapshotHub, timings: DurationHistogram | None = None, *, request_timeout_s: float = 10.0
+        hub: SnapshotHub, timings: DurationHistogram | None = None, *, request_timeout_s: float = 10.0,
+        sources: SelfMetricSources | None = None,
     ) -> Running:
         port = _free_port()
         settings = PrometheusSettings(host="127.0.0.1", port=port)
-        output = PrometheusOutput(settings, hub, SelfMetricSources(timings), request_timeout_s=request_timeout_s)
+        output = PrometheusOutput(settings, hub, sources or SelfMetricSources(timings),
+                                  request_timeout_s=request_timeout_s)
         running = Running(output, port, asyncio.create_task(output.run()))
         started.append(running)
         ready = asyncio.create_task(output.ready.wait())
@@ -470,10 +479,14 @@ async def test_promtool_finds_no_lint_problems(serve: Start) -> None:
     hub = SnapshotHub()
     alarms = {0: {AlarmCode.CELL_OVERVOLTAGE: Severity.ALARM}}
     await hub.publish(make_snapshot(packs=2, offline=(1,), alarms=alarms))
-    timings = DurationHistogram()
+    timings, loop_lag = DurationHistogram(), DurationHistogram(LOOP_LAG_BUCKETS_S)
     timings.observe(0.0015)
-    running = await serve(hub, timings)
+    loop_lag.observe(0.002)
+    sources = SelfMetricSources(timings, loop_lag, ClientTraffic(1, 3, 40, 2, 1), WriteCounts(12, 0))
+    running = await serve(hub, sources=sources)
     _, _, body = await _get(running.url + "/metrics")
+    assert "bmsgw_modbus_requests_total" in body
+    assert "bmsgw_event_loop_lag_seconds_bucket" in body
 
     process = await asyncio.create_subprocess_exec(
         promtool, "check", "metrics",

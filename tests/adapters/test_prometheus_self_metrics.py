@@ -99,7 +99,8 @@ def test_the_event_log_counts_what_it_wrote_and_what_failed(tmp_path: Path) -> N
     broken = BmsEvent(2.0, None, EventKind.CLEARED, "cell_overvoltage")  # type: ignore[arg-type]  # NOT NULL
     with pytest.raises(AdapterError):
         log.append([broken])
-    samples = {s.name: s.value for family in self_families(SelfMetricSources(event_log=log)) for s in family.samples}
+    families = self_families(SelfMetricSources(event_log=log.counts))
+    samples = {s.name: s.value for family in families for s in family.samples}
     assert samples["bmsgw_event_log_events_written_total"] == 3
     assert samples["bmsgw_event_log_write_failures_total"] == 1
 

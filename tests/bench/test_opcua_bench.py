@@ -85,6 +85,7 @@ def test_notification_figures_pool_the_clients() -> None:
 
 
 @pytest.mark.e2e  # starts the gateway (with its OPC UA child), a bare asyncua server and client processes
+@pytest.mark.long
 def test_smoke_run_reports_notification_latency_loop_lag_and_can_ingest() -> None:
     result = subprocess.run([sys.executable, "-m", "bench.opcua", "--quick", "--packs", "1", "--clients", "1",
                              "--no-spin-control"],  # no busy-looping process beside the other tests

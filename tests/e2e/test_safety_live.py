@@ -23,7 +23,7 @@ import pytest
 from gateway.domain.alarms import AlarmCode, Severity
 from tests.e2e.gateway_process import GatewayProcess, metric, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.long]
 
 SITE = """
 site_name = "safety"
