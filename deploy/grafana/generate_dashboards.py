@@ -70,6 +70,12 @@ def panel(kind: str, title: str, targets: list[dict[str, Any]], unit: str = "non
             "fieldConfig": {"defaults": defaults, "overrides": []}, "options": options or {}}
 
 
+def quantiles(buckets: str) -> list[dict[str, Any]]:
+    """p99 and p50 of a histogram over 5 minutes."""
+    return [target(f"histogram_quantile({q}, rate({buckets}[5m]))", f"p{round(q * 100)}", ref=ref)
+            for q, ref in ((0.99, "A"), (0.5, "B"))]
+
+
 SEVERITY_COLORS = [(None, "green"), (1, "yellow"), (2, "orange"), (3, "red")]
 SOC_COLORS = [(None, "red"), (0.1, "orange"), (0.2, "green")]
 
@@ -200,14 +206,10 @@ def gateway() -> dict[str, Any]:
                      thresholds=[(None, "green"), (1, "red")]), 5, 4)
     layout.add(panel("stat", "Version", [target(f"bmsgw_build_info{gw}", "{{version}}")],
                      options={"textMode": "name"}), 5, 4)
-    layout.add(panel("timeseries", "Engine tick (budget 100 ms at 10 Hz)", [
-        target(f"histogram_quantile(0.99, rate(bmsgw_tick_duration_seconds_bucket{gw}[5m]))", "p99"),
-        target(f"histogram_quantile(0.5, rate(bmsgw_tick_duration_seconds_bucket{gw}[5m]))", "p50", ref="B"),
-    ], "s"), 12, 8)
-    layout.add(panel("timeseries", "Event-loop lag", [
-        target(f"histogram_quantile(0.99, rate(bmsgw_event_loop_lag_seconds_bucket{gw}[5m]))", "p99"),
-        target(f"histogram_quantile(0.5, rate(bmsgw_event_loop_lag_seconds_bucket{gw}[5m]))", "p50", ref="B"),
-    ], "s", description="What a CAN frame or a request waits at worst for the event loop"), 12, 8)
+    layout.add(panel("timeseries", "Engine tick (budget 100 ms at 10 Hz)",
+                     quantiles(f"bmsgw_tick_duration_seconds_bucket{gw}"), "s"), 12, 8)
+    layout.add(panel("timeseries", "Event-loop lag", quantiles(f"bmsgw_event_loop_lag_seconds_bucket{gw}"), "s",
+                     description="What a CAN frame or a request waits at worst for the event loop"), 12, 8)
     layout.add(panel("timeseries", "CAN frames per bus", [
         target(f"rate(bmsgw_can_frames_received_total{gw}[1m])", "{{bus}} received"),
         target(f"rate(bmsgw_can_frames_sent_total{gw}[1m])", "{{bus}} sent", ref="B"),

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from tests.adapters.conftest_opcua import (
     served_snapshot,
     wait_written,
 )
+from tests.external_tools import node_and_npm, unavailable
 
 pytestmark = pytest.mark.external
 
@@ -39,18 +38,10 @@ SCRIPT = EXTERNAL_DIR / "opcua_read.mjs"
 CLIENT_TIMEOUT_S = 60.0
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (required on CI)")
-    pytest.skip(reason)
 
 
 def _node_tools() -> tuple[str, str]:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _unavailable("node and npm are needed to run the node-opcua client")
-    assert node is not None
-    assert npm is not None
+    node, npm = node_and_npm("to run the node-opcua client")
     return node, npm
 
 
@@ -62,7 +53,7 @@ def _install_client(npm: str) -> None:
                        capture_output=True, text=True, timeout=600)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
         output = error.stderr if isinstance(error.stderr, str) else ""
-        _unavailable(f"npm install of node-opcua-client failed: {output[-2000:]}")
+        unavailable(f"npm install of node-opcua-client failed: {output[-2000:]}")
 
 
 async def _run_client(node: str, *args: str) -> dict[str, Any]:

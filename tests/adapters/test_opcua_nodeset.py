@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as Et
@@ -34,6 +33,7 @@ from gateway.codec.node_model import UNECE_NAMESPACE_URI, NodeMap, NodeVariable,
 from gateway.config_loader import load_settings
 from gateway.opcua_nodeset_command import prepare_configured
 from gateway.settings import GatewaySettings
+from tests.external_tools import node_and_npm, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTERNAL_DIR = ROOT / "tests" / "external"
@@ -204,27 +204,19 @@ def test_output_folder_must_exist(tmp_path: Path) -> None:
 
 # --- the independent check: libxml2 against UANodeSet.xsd, node-opcua's address space ----------------------
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (required on CI)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def node_loader() -> str:
     """The node executable, with node-opcua's address space, its nodesets and xmllint-wasm installed."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _unavailable("node and npm are needed to load the NodeSet with node-opcua")
-    assert node is not None
-    assert npm is not None
+    node, npm = node_and_npm("to load the NodeSet with node-opcua")
     if not all((EXTERNAL_DIR / "node_modules" / package).is_dir() for package in NODE_PACKAGES):
         try:
             subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=EXTERNAL_DIR, check=True,
                            capture_output=True, text=True, timeout=600)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
             output = error.stderr if isinstance(error.stderr, str) else ""
-            _unavailable(f"npm install of {', '.join(NODE_PACKAGES)} failed: {output[-2000:]}")
+            unavailable(f"npm install of {', '.join(NODE_PACKAGES)} failed: {output[-2000:]}")
     return node
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.external_tools import unavailable
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 RULES = DEPLOY / "rules" / "bms-gateway.rules.yml"
@@ -16,9 +15,8 @@ RULES = DEPLOY / "rules" / "bms-gateway.rules.yml"
 def tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required in CI (Debian package `prometheus`)")
-        pytest.skip(f"{name} not installed (apt-get install prometheus)")
+        unavailable(f"{name} not installed (Debian package `prometheus`: apt-get install prometheus)")
+    assert path is not None
     return path
 
 

@@ -4,9 +4,7 @@ panels out without overlap, and type-check against @grafana/schema's Dashboard w
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +22,7 @@ from gateway.adapters.prometheus_collector import (
     SelfMetricSources,
 )
 from gateway.runtime.hub import SnapshotHub
+from tests.external_tools import node_and_npm, unavailable
 from tests.factories import make_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,23 +93,13 @@ def _check(node: str, *paths: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _node_with_schema() -> str:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _unavailable("node and npm are needed for the Grafana schema check")
-    assert node is not None
-    assert npm is not None
+    node, npm = node_and_npm("for the Grafana schema check")
     if not (EXTERNAL / "node_modules" / "@grafana" / "schema").is_dir():
         installed = subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=EXTERNAL, capture_output=True,
                                    text=True, timeout=600, check=False)
         if installed.returncode != 0:
-            _unavailable(f"npm install of @grafana/schema failed: {installed.stderr[-2000:]}")
+            unavailable(f"npm install of @grafana/schema failed: {installed.stderr[-2000:]}")
     return node
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (required on CI)")
-    pytest.skip(reason)
 
 
 def _expressions(document: Any) -> list[str]:
