@@ -63,11 +63,11 @@ def encode_good(data_type: DataType, value: float | int | bool | str, stamps: St
                                                                                       stamps.server)
 
 
-def encode_text(text: str, status_code: int, stamps: Stamps) -> bytes:
-    """A LocalizedText value without locale (the ValueAsText of an enumerated variable)."""
+def encode_text(text: str, stamps: Stamps) -> bytes:
+    """A Good LocalizedText value without locale (the ValueAsText of an enumerated variable)."""
     raw = text.encode()
-    return (_TEXT_HEAD.pack(_MASK, _LOCALIZED_TEXT, _TEXT_ONLY, len(raw)) + raw
-            + _TAIL.pack(status_code, stamps.source, stamps.server))
+    return _TEXT_HEAD.pack(_MASK, _LOCALIZED_TEXT, _TEXT_ONLY, len(raw)) + raw + _TAIL.pack(0, stamps.source,
+                                                                                            stamps.server)
 
 
 def encode_bad(status_code: int, stamps: Stamps) -> bytes:

@@ -42,9 +42,6 @@ class ValueTable:
         self._changed: list[int] = []
         self._followers: list[ChangeFollower] = []
 
-    def __len__(self) -> int:
-        return len(self.encoded)
-
     def add(self, node_ids: Iterable[ua.NodeId]) -> None:
         """Take these variables over (their current value becomes the slot's; a node already held is skipped)."""
         for node_id in node_ids:

@@ -101,8 +101,9 @@ class ValueWriter:
             value_cell, text_cell = table_slots[path]
             table.set(value_cell, _encoded(slot, value, stamps))
             if text_cell is not None and slot.variable.enum is not None:
-                text = slot.variable.enum.text_of(int(value.value))
-                table.set(text_cell, encode_text(text, _STATUS[value.quality], stamps))
+                good = value.quality is Quality.GOOD
+                table.set(text_cell, encode_text(slot.variable.enum.text_of(int(value.value)), stamps) if good
+                          else encode_bad(_STATUS[value.quality], stamps))
             last[path] = value
             written += 1
         return written

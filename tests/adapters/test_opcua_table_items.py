@@ -40,6 +40,7 @@ from tests.factories import make_snapshot
 SOC = "site/packs/pack-01/soc"
 CELL = "site/packs/pack-01/cells/cell01/voltage"
 STATE = "site/packs/pack-01/state"
+CONTACTOR_TEXT = "site/packs/pack-01/contactor_state/value_as_text"  # a live enumerated variable's text
 SOC_NOW = 0.56  # make_snapshot's
 Notification = tuple[int, ua.DataValue]
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -181,6 +182,8 @@ async def test_an_offline_value_is_notified_and_read_as_bad_without_a_number(ser
     assert (handle, status_name(value), value.Value.Value) == (7, "BadNoCommunication", None)
     read = await served.server.get_node(served.node(CELL)).read_data_value(raise_on_bad_status=False)
     assert status_name(read) == "BadNoCommunication"
+    text = await served.server.get_node(served.node(CONTACTOR_TEXT)).read_data_value(raise_on_bad_status=False)
+    assert (status_name(text), text.Value.Value) == ("BadNoCommunication", None)  # its text has no value either
 
 
 async def test_deadband_longer_queue_and_status_trigger_are_left_to_asyncua_and_still_follow_the_writes(
