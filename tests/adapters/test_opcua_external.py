@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,31 +27,19 @@ from tests.adapters.conftest_opcua import (
     served_snapshot,
     wait_written,
 )
-from tests.external_tools import node_and_npm, unavailable
+from tests.external_tools import EXTERNAL_DIR, node_with
 
 pytestmark = pytest.mark.external
 
-EXTERNAL_DIR = Path(__file__).resolve().parents[1] / "external"
 SCRIPT = EXTERNAL_DIR / "opcua_read.mjs"
 CLIENT_TIMEOUT_S = 60.0
 
 
 
 
-def _node_tools() -> tuple[str, str]:
-    node, npm = node_and_npm("to run the node-opcua client")
-    return node, npm
-
-
-def _install_client(npm: str) -> None:
-    if (EXTERNAL_DIR / "node_modules" / "node-opcua-client").is_dir():
-        return
-    try:
-        subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=EXTERNAL_DIR, check=True,
-                       capture_output=True, text=True, timeout=600)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-        output = error.stderr if isinstance(error.stderr, str) else ""
-        unavailable(f"npm install of node-opcua-client failed: {output[-2000:]}")
+def node_with_client() -> str:
+    """The node executable with node-opcua-client installed (the other node-opcua tests use it too)."""
+    return node_with(["node-opcua-client"], "to run the node-opcua client")
 
 
 async def _run_client(node: str, *args: str) -> dict[str, Any]:
@@ -76,9 +62,7 @@ async def _run_client(node: str, *args: str) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def node_opcua() -> str:
     """The node executable, with node-opcua installed (checked before any server is started)."""
-    node, npm = _node_tools()
-    _install_client(npm)
-    return node
+    return node_with_client()
 
 
 async def test_node_opcua_reads_the_pack(node_opcua: str, opcua_server: RunningOpcUa,

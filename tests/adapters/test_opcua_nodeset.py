@@ -33,10 +33,9 @@ from gateway.codec.node_model import UNECE_NAMESPACE_URI, NodeMap, NodeVariable,
 from gateway.config_loader import load_settings
 from gateway.opcua_nodeset_command import prepare_configured
 from gateway.settings import GatewaySettings
-from tests.external_tools import node_and_npm, unavailable
+from tests.external_tools import EXTERNAL_DIR, node_with
 
 ROOT = Path(__file__).resolve().parents[2]
-EXTERNAL_DIR = ROOT / "tests" / "external"
 LOADER = EXTERNAL_DIR / "opcua_nodeset_load.mjs"
 NODE_PACKAGES = ("node-opcua-address-space", "node-opcua-nodesets", "xmllint-wasm")
 UA = {"ua": "http://opcfoundation.org/UA/2011/03/UANodeSet.xsd",
@@ -209,15 +208,7 @@ def test_output_folder_must_exist(tmp_path: Path) -> None:
 @pytest.fixture(scope="session")
 def node_loader() -> str:
     """The node executable, with node-opcua's address space, its nodesets and xmllint-wasm installed."""
-    node, npm = node_and_npm("to load the NodeSet with node-opcua")
-    if not all((EXTERNAL_DIR / "node_modules" / package).is_dir() for package in NODE_PACKAGES):
-        try:
-            subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=EXTERNAL_DIR, check=True,
-                           capture_output=True, text=True, timeout=600)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-            output = error.stderr if isinstance(error.stderr, str) else ""
-            unavailable(f"npm install of {', '.join(NODE_PACKAGES)} failed: {output[-2000:]}")
-    return node
+    return node_with(NODE_PACKAGES, "to load the NodeSet with node-opcua")
 
 
 def _load_with_node_opcua(node: str, exported: Exported, pack_id: str) -> dict[str, Any]:

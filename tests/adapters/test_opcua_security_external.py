@@ -43,9 +43,7 @@ NAMESPACE_URI = "urn:bms-gateway:site"
 @pytest.fixture(scope="session", name="node")
 def node_fixture() -> str:
     """The node executable, node-opcua installed (as in test_opcua_external.py; skipped without node)."""
-    node, npm = node_tools._node_tools()
-    node_tools._install_client(npm)
-    return node
+    return node_tools.node_with_client()
 
 
 async def _run(node: str, endpoint: str, pki: Path, identity: ClientIdentity, user: str, password: str,

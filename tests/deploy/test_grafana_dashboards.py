@@ -22,13 +22,12 @@ from gateway.adapters.prometheus_collector import (
     SelfMetricSources,
 )
 from gateway.runtime.hub import SnapshotHub
-from tests.external_tools import node_and_npm, unavailable
+from tests.external_tools import EXTERNAL_DIR, node_with
 from tests.factories import make_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
-EXTERNAL = ROOT / "tests" / "external"
 METRIC = re.compile(r"\bbmsgw_[a-z0-9_]+")
 
 
@@ -73,7 +72,7 @@ def test_provisioning_points_at_the_dashboards_and_a_prometheus() -> None:
 
 @pytest.mark.external
 def test_the_dashboards_type_check_against_grafana_schema(tmp_path: Path) -> None:
-    node = _node_with_schema()
+    node = node_with(["@grafana/schema", "typescript"], "for the Grafana schema check")
     checked = _check(node, *DASHBOARDS)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert json.loads(checked.stdout.splitlines()[-1]) == {"files": 3, "errors": 0}
@@ -88,18 +87,8 @@ def test_the_dashboards_type_check_against_grafana_schema(tmp_path: Path) -> Non
 
 
 def _check(node: str, *paths: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([node, "grafana_schema_check.mjs", *map(str, paths)], cwd=EXTERNAL, capture_output=True,
+    return subprocess.run([node, "grafana_schema_check.mjs", *map(str, paths)], cwd=EXTERNAL_DIR, capture_output=True,
                           text=True, timeout=300, check=False)
-
-
-def _node_with_schema() -> str:
-    node, npm = node_and_npm("for the Grafana schema check")
-    if not (EXTERNAL / "node_modules" / "@grafana" / "schema").is_dir():
-        installed = subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=EXTERNAL, capture_output=True,
-                                   text=True, timeout=600, check=False)
-        if installed.returncode != 0:
-            unavailable(f"npm install of @grafana/schema failed: {installed.stderr[-2000:]}")
-    return node
 
 
 def _expressions(document: Any) -> list[str]:

@@ -193,9 +193,7 @@ class NodeRun:
 @pytest.fixture(scope="session", name="node")
 def node_fixture() -> str:
     """The node executable, node-opcua installed (as in tests/adapters/test_opcua_external.py)."""
-    node, npm = node_tools._node_tools()
-    node_tools._install_client(npm)
-    return node
+    return node_tools.node_with_client()
 
 
 def _arguments(gateway: GatewayProcess, node_pki: Path, client: ClientIdentity) -> list[str]:
