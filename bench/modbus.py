@@ -21,7 +21,6 @@ the CAN load running; no CAN frame dropped; engine tick jitter p99 <= 5 ms.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import socket
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.line_process import LineProcess
 from bench.machine import cpu_arguments
 from bench.modbus_figures import client_figures, tail_causes
 from bench.modbus_report import (
@@ -59,7 +59,7 @@ def free_port() -> int:
 
 
 
-class ServerProcess:
+class ServerProcess(LineProcess):
     """A bench.modbus_server process, commanded line by line."""
 
     def __init__(self, kind: str, port: int, args: argparse.Namespace, cpus: set[int] | None) -> None:
@@ -73,35 +73,11 @@ class ServerProcess:
             command.append("--gc-freeze")
         self.kind = kind
         self.port = port
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.info = self._read()
+        super().__init__(command)
+        self.info = self.read()
 
-    def _read(self) -> dict[str, Any]:
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"{self.kind} server exited with {self._process.wait()} (its stderr is above)")
-        values: dict[str, Any] = json.loads(line)
-        return values
-
-    def command(self, line: str) -> dict[str, Any]:
-        assert self._process.stdin is not None
-        self._process.stdin.write(line + "\n")
-        self._process.stdin.flush()
-        return self._read()
-
-    def stop(self) -> None:
-        if self._process.poll() is not None:
-            return
-        assert self._process.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            self._process.stdin.write("stop\n")
-            self._process.stdin.close()
-        try:
-            self._process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+    def exited(self, code: int) -> Exception:
+        return RuntimeError(f"{self.kind} server exited with {code} (its stderr is above)")
 
 
 def busy_cpu_s() -> float:
@@ -111,7 +87,7 @@ def busy_cpu_s() -> float:
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
-def _sleep_until(moment: float) -> None:
+def sleep_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.monotonic()))
 
 
@@ -129,9 +105,9 @@ def run_case(server: ServerProcess, clients: int, args: argparse.Namespace, cpus
                    "--start-at", repr(start_at), "--warmup", str(args.warmup), "--seconds", str(args.seconds),
                    "--out", str(tmp / f"answers-{k}.bin"), *cpu_arguments(cpus)]
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
-    _sleep_until(window_start)
+    sleep_until(window_start)
     busy_start = busy_cpu_s()
-    _sleep_until(window_end)
+    sleep_until(window_end)
     busy_s = busy_cpu_s() - busy_start
     results = []
     for process in processes:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import subprocess
@@ -43,8 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from bench.line_process import LineProcess
 from bench.machine import cpu_arguments
-from bench.modbus import busy_cpu_s, free_port
+from bench.modbus import busy_cpu_s, free_port, sleep_until
 from bench.opcua_child import WHAT_IFS, what_ifs
 from bench.opcua_figures import ClientResult, notification_figures
 from bench.opcua_probe import process_cpu_s
@@ -67,7 +67,7 @@ class CaseFailed(Exception):
     """A process under test stopped: the case ends, the report says why, the other cases still run."""
 
 
-class Server:
+class Server(LineProcess):
     """A benchmark server process (bench.opcua_gateway or bench.opcua_bare), commanded line by line.
 
     Its stderr goes to a file, copied to ours when it stops; the last error line in it explains a failure."""
@@ -76,20 +76,13 @@ class Server:
         self.name = name
         self._stderr_path = tmp / f"{name.replace(' ', '-')}.stderr"
         self._stderr = self._stderr_path.open("w")
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=self._stderr, text=True)
+        super().__init__(command, self._stderr, stop_timeout_s=60.0)
         progress(f"{name}: starting")
-        self.info = self._read()
+        self.info = self.read()
         progress(f"{name}: ready")
 
-    def _read(self) -> dict[str, Any]:
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if not line:
-            code = self._process.wait()
-            raise CaseFailed(f"{self.name} stopped (exit code {code}): {self.last_error()}")
-        values: dict[str, Any] = json.loads(line)
-        return values
+    def exited(self, code: int) -> Exception:
+        return CaseFailed(f"{self.name} stopped (exit code {code}): {self.last_error()}")
 
     def last_error(self) -> str:
         self._stderr.flush()
@@ -97,29 +90,19 @@ class Server:
         errors = [line for line in lines if "Error" in line.split(":", 1)[0]]
         return errors[-1] if errors else "see its stderr"
 
-    def command(self, line: str) -> dict[str, Any]:
-        assert self._process.stdin is not None
-        self._process.stdin.write(line + "\n")
-        self._process.stdin.flush()
-        return self._read()
-
     def stop(self) -> None:
-        if self._process.poll() is not None:
-            self._stderr.close()
-            sys.stderr.write(self._stderr_path.read_text(errors="replace"))
-            return
-        assert self._process.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            self._process.stdin.write("stop\n")
-            self._process.stdin.close()
         try:
-            self._process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+            super().stop()
         finally:
             self._stderr.close()
             sys.stderr.write(self._stderr_path.read_text(errors="replace"))
+
+
+class Client(LineProcess):
+    """One bench.opcua_client process."""
+
+    def exited(self, code: int) -> Exception:
+        return CaseFailed(f"an OPC UA client stopped (exit code {code}; its stderr is above)")
 
 
 class Clients:
@@ -128,57 +111,35 @@ class Clients:
     def __init__(self, count: int, url: str, nodes: Path, args: argparse.Namespace, cpus: set[int] | None,
                  tmp: Path) -> None:
         self._outs = [tmp / f"latencies-{k}.bin" for k in range(count)]
-        self._processes = [
-            subprocess.Popen([sys.executable, "-m", "bench.opcua_client", "--url", url, "--nodes", str(nodes),
-                              "--out", str(out), "--interval-ms", str(args.interval_ms), *cpu_arguments(cpus)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._clients = [
+            Client([sys.executable, "-m", "bench.opcua_client", "--url", url, "--nodes", str(nodes), "--out", str(out),
+                    "--interval-ms", str(args.interval_ms), *cpu_arguments(cpus)])
             for out in self._outs]
         progress(f"{count} client(s): subscribing")
-        self.subscribed = [self._read(process) for process in self._processes]
+        self.subscribed = [client.read() for client in self._clients]
         progress(f"{count} client(s): subscribed")
 
-    @staticmethod
-    def _read(process: subprocess.Popen[str]) -> dict[str, Any]:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line:
-            raise CaseFailed(f"an OPC UA client stopped (exit code {process.wait()}; its stderr is above)")
-        values: dict[str, Any] = json.loads(line)
-        return values
-
     def window(self, start_s: float, end_s: float) -> None:
-        for process in self._processes:
-            assert process.stdin is not None
-            process.stdin.write(f"window {start_s!r} {end_s!r}\n")
-            process.stdin.flush()
+        for client in self._clients:
+            client.send(f"window {start_s!r} {end_s!r}")
 
     def results(self) -> list[ClientResult]:
         """Each client's window; then the clients are killed (closing sessions on a busy server takes long)."""
-        results = []
-        for process, out in zip(self._processes, self._outs, strict=True):
-            counts = self._read(process)
-            results.append(ClientResult(counts, np.fromfile(out, dtype=np.float64)))
+        results = [ClientResult(client.read(), np.fromfile(out, dtype=np.float64))
+                   for client, out in zip(self._clients, self._outs, strict=True)]
         self.kill()
         return results
 
     def kill(self) -> None:
-        for process in self._processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
-
-
-def _sleep_until(moment: float) -> None:
-    time.sleep(max(0.0, moment - time.monotonic()))
+        for client in self._clients:
+            client.kill()
 
 
 def _alarms_in_window(server: Server, count: int, end_s: float) -> list[dict[str, Any]]:
     """`count` alarms, one after the other, spread over the rest of the window."""
     results: list[dict[str, Any]] = []
     for k in range(count):
-        _sleep_until(time.monotonic() + max(0.0, (end_s - time.monotonic()) / (count - k + 1)))
+        sleep_until(time.monotonic() + max(0.0, (end_s - time.monotonic()) / (count - k + 1)))
         if time.monotonic() >= end_s:
             break
         results.append(server.command("alarm"))
@@ -205,12 +166,12 @@ def measure(server: Server, pids: dict[str, int], args: argparse.Namespace, clie
     progress(f"{server.name}: window of {args.seconds:g} s after {args.warmup:g} s of warm-up")
     if clients is not None:
         clients.window(start_s, end_s)
-    _sleep_until(start_s)
+    sleep_until(start_s)
     busy_start, cpu_start = busy_cpu_s(), {name: process_cpu_s(pid) for name, pid in pids.items()}
     if profile is not None:
         server.command("profile start")
     injected = _alarms_in_window(server, alarms, end_s)
-    _sleep_until(end_s)
+    sleep_until(end_s)
     elapsed = time.monotonic() - start_s
     if profile is not None:
         progress(f"{server.name}: {server.command(f'profile stop {profile}')}")
