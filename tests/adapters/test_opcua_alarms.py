@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from gateway.domain.events import EventKind
 from gateway.settings import EventLogSettings
 from tests.adapters.opcua_pki import ClientIdentity, make_client, write_users
 from tests.ports import free_tcp_port
+from tests.sites import simulated_packs
 
 CONFIG = """
 site_name = "alarms"
@@ -52,29 +52,6 @@ certificate = "{pki}/own/cert.der"
 private_key = "{pki}/own/key.pem"
 trusted_clients_dir = "{pki}/trusted"
 users_file = "{users}"
-[[buses]]
-name = "bus"
-interface = "virtual"
-channel = "{channel}"
-[[packs]]
-id = "pack-01"
-bus = "bus"
-node_address = 1
-[[packs]]
-id = "pack-02"
-bus = "bus"
-node_address = 2
-[simulation]
-enabled = true
-load_profile = "idle"
-[[simulation.packs]]
-node_address = 1
-bus = "bus"
-[[simulation.packs]]
-node_address = 2
-bus = "bus"
-serial_number = 1001
-faults = [{{kind = "silent", start_s = 8.0, duration_s = 5.0}}]
 """
 PASSWORD = "correct horse battery staple"
 CONDITION = "ns=2;s=site/packs/pack-02/alarms/communication_loss_alarm_data_age_s"
@@ -123,8 +100,9 @@ async def running_site(tmp_path: Path) -> AsyncIterator[Site]:
                                                   "erin": (Role.ENGINEER, PASSWORD)})
     port = free_tcp_port()
     config = tmp_path / "site.toml"
-    config.write_text(CONFIG.format(store=tmp_path / "s.sqlite", port=port, pki=pki, users=users,
-                                    channel=f"alarms-{time.monotonic_ns()}"))
+    silent = '[{kind = "silent", start_s = 8.0, duration_s = 5.0}]'
+    config.write_text(CONFIG.format(store=tmp_path / "s.sqlite", port=port, pki=pki, users=users)
+                      + simulated_packs("alarms", ["pack-01", "pack-02"], {"pack-02": silent}))
     gateway = build_gateway(load_settings(config))
     stop = asyncio.Event()
     runner = asyncio.create_task(run_gateway(gateway, stop))

@@ -16,43 +16,10 @@ import pytest
 from tests.deploy.promtool import RULES, tool
 from tests.e2e.gateway_process import GatewayProcess
 from tests.ports import free_tcp_port
+from tests.sites import simulated_packs
 
 pytestmark = pytest.mark.e2e
 
-SITE = """
-site_name = "alerts"
-
-[[buses]]
-name = "bus"
-interface = "virtual"
-channel = "{channel}"
-bitrate = 500000
-
-[[packs]]
-id = "talks"
-bus = "bus"
-node_address = 1
-modbus_unit_id = 10
-
-[[packs]]
-id = "falls-silent"
-bus = "bus"
-node_address = 2
-modbus_unit_id = 11
-
-[simulation]
-enabled = true
-load_profile = "idle"
-
-[[simulation.packs]]
-node_address = 1
-bus = "bus"
-
-[[simulation.packs]]
-node_address = 2
-bus = "bus"
-faults = [{{ kind = "silent", start_s = {silent_after_s} }}]
-"""
 SILENT_AFTER_S = 8.0
 PROMETHEUS = """
 global: {{scrape_interval: 1s, evaluation_interval: 1s}}
@@ -66,7 +33,9 @@ scrape_configs:
 def test_a_real_prometheus_fires_the_communication_rule_for_the_silent_pack(tmp_path: Path) -> None:
     binary = tool("prometheus")
     config = tmp_path / "site.toml"
-    config.write_text(SITE.format(channel=f"alerts-{time.monotonic_ns()}", silent_after_s=SILENT_AFTER_S))
+    silent = f'[{{kind = "silent", start_s = {SILENT_AFTER_S}}}]'
+    config.write_text('site_name = "alerts"\n' + simulated_packs("alerts", ["talks", "falls-silent"],
+                                                                 {"falls-silent": silent}))
     gateway = GatewayProcess.start(tmp_path, config)
     prometheus_port = free_tcp_port()
     (tmp_path / "prometheus.yml").write_text(PROMETHEUS.format(rules=RULES, port=gateway.prometheus_port))

@@ -20,6 +20,7 @@ from gateway.domain.states import BalancingStatus
 from gateway.settings import EventLogSettings
 from tests.e2e.gateway_process import metric, scrape
 from tests.ports import free_tcp_port
+from tests.sites import simulated_packs
 
 CODE = 1234
 SITE, PACK_1, PACK_2 = 1, 2, 3
@@ -40,28 +41,6 @@ heartbeat_timeout_s = 1.5
 enabled = false
 [prometheus]
 port = {prometheus_port}
-[[buses]]
-name = "bus"
-interface = "virtual"
-channel = "{channel}"
-[[packs]]
-id = "pack-01"
-bus = "bus"
-node_address = 1
-[[packs]]
-id = "pack-02"
-bus = "bus"
-node_address = 2
-[simulation]
-enabled = true
-load_profile = "idle"
-[[simulation.packs]]
-node_address = 1
-bus = "bus"
-[[simulation.packs]]
-node_address = 2
-bus = "bus"
-serial_number = 1001
 """
 
 
@@ -89,8 +68,8 @@ async def test_commands_disconnect_recalibrate_and_the_heartbeat_reaction(tmp_pa
     store = tmp_path / "s.sqlite"
     port = free_tcp_port()
     prometheus_port = free_tcp_port()
-    config.write_text(CONFIG.format(store=store, port=port, code=CODE, channel=f"remote-{time.monotonic_ns()}",
-                                    prometheus_port=prometheus_port))
+    config.write_text(CONFIG.format(store=store, port=port, code=CODE, prometheus_port=prometheus_port)
+                      + simulated_packs("remote", ["pack-01", "pack-02"]))
     gateway = build_gateway(load_settings(config))
     stop = asyncio.Event()
     runner = asyncio.create_task(run_gateway(gateway, stop))
