@@ -26,6 +26,7 @@ from gateway.adapters.pack_registry import load_pack_registry
 from gateway.adapters.prometheus_collector import LOOP_LAG_BUCKETS_S, DurationHistogram, SelfMetricSources
 from gateway.adapters.prometheus_server import PrometheusOutput
 from gateway.adapters.state_store import StateStore
+from gateway.adapters.trend_log import TrendLog
 from gateway.bms.admission import AdmissionGate
 from gateway.bms.cell_model import CellModel, load_cell_model
 from gateway.bms.pack_parameters import PackLayout, PackParameters
@@ -49,6 +50,7 @@ from gateway.runtime.loop_lag import LoopLagProbe
 from gateway.runtime.measurements import MeasurementTable
 from gateway.runtime.pack_link import PackLink
 from gateway.runtime.service import Service
+from gateway.runtime.trend_recorder import TrendRecorder
 from gateway.settings import AdmissionSection, GatewaySettings, PackSettings
 from gateway.sim.simulator import run_simulation
 
@@ -67,6 +69,7 @@ class Gateway:
     buses: list[can.BusABC] = field(default_factory=list)
     store: StateStore | None = None
     stores: EngineStores | None = None
+    trend_log: TrendLog | None = None
 
 
 def build_gateway(settings: GatewaySettings) -> Gateway:
@@ -116,6 +119,7 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
         store = StateStore(settings.store.path)
         stores = EngineStores(store, EventLog(settings.store.path, settings.events, counts=event_counts),
                               CommandQueue(settings.store.path))
+        trend_log = TrendLog(settings.store.path, settings.trends) if settings.trends.enabled else None
     except BaseException:
         for bus in gateway_buses:
             bus.shutdown()
@@ -126,11 +130,13 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
                            admission=admission_gate(settings.admission, parameters.layouts), port=port,
                            heartbeat_reaction=commands.heartbeat_reaction))
     services += outputs
+    if trend_log is not None:
+        services.append(TrendRecorder(hub, trend_log))
     if settings.prometheus.enabled:
         services.append(LoopLagProbe(loop_lag.observe))
     if settings.simulation.enabled:
         services.append(_SimulationService(settings))
-    return Gateway(settings, hub, services, gateway_buses, store, stores)
+    return Gateway(settings, hub, services, gateway_buses, store, stores, trend_log)
 
 
 def pack_parameters(settings: GatewaySettings, models: Mapping[str, CellModel]) -> PackParameters:
@@ -246,6 +252,8 @@ async def run_gateway(gateway: Gateway, stop: asyncio.Event) -> None:
             for part in (gateway.stores.events, gateway.stores.commands):
                 if part is not None:
                     part.close()
+        if gateway.trend_log is not None:
+            gateway.trend_log.close()
 
 
 class _Stopped(Exception):

@@ -1,4 +1,4 @@
-"""`bms-gateway run | simulate | registers | check-config | cell fit | replay | events | ack | reset`."""
+"""`bms-gateway run | simulate | registers | check-config | cell fit | replay | events | ack | reset | report`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from gateway.offline_commands import add_offline_commands, run_offline_command
 from gateway.opcua_nodeset_command import OPCUA_NODESET_COMMAND, add_opcua_nodeset_command, run_opcua_nodeset_command
 from gateway.opcua_user_command import OPCUA_USER_COMMAND, add_opcua_user_command, run_opcua_user_command
 from gateway.operator_cli import COMMAND_NAMES, add_operator_commands, run_operator_command
+from gateway.report.command import REPORT_COMMAND, add_report_command, run_report_command
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger("gateway")
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     add_operator_commands(commands)
     add_opcua_user_command(commands)
     add_opcua_nodeset_command(commands)
+    add_report_command(commands)
     return parser
 
 
@@ -67,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_opcua_user_command(arguments)
         if arguments.command == OPCUA_NODESET_COMMAND:
             return run_opcua_nodeset_command(arguments)
+        if arguments.command == REPORT_COMMAND:
+            return run_report_command(arguments)
         settings = _settings_for(arguments)
         logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")

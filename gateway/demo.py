@@ -25,6 +25,7 @@ def demo_settings_overrides(store_path: str = "bms-gateway-demo.sqlite") -> dict
         "buses": [{"name": DEMO_BUS, "interface": "virtual", "channel": "bms-gateway-demo", "bitrate": None}],
         "packs": packs,
         "store": {"path": store_path},
+        "trends": {"interval_s": 5.0, "cell_interval_s": 30.0},  # a report has something to plot after a minute
         "opcua": {"security": {"anonymous": True}},  # browsable with any client, no setup (viewer role only)
         "simulation": {"enabled": True, "packs": simulated, "load_profile": "drive", "load_scale_c": 0.5},
     }

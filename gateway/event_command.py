@@ -38,9 +38,9 @@ def add_event_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     events = commands.add_parser("events", help="print the safety event log (alarms, trips, acknowledgements, "
                                  "resets, admissions, commands)")
     events.add_argument("--pack", metavar="ID", help="only this pack's events")
-    events.add_argument("--since", type=_time_argument, metavar="T",
+    events.add_argument("--since", type=time_argument, metavar="T",
                         help=f"only events at or after this time: {_TIME_FORMATS}")
-    events.add_argument("--until", type=_time_argument, metavar="T",
+    events.add_argument("--until", type=time_argument, metavar="T",
                         help="only events at or before this time (same formats)")
     events.add_argument("--limit", type=_positive_int, metavar="N", help="only the newest N of the matching events")
     events.add_argument("--format", choices=sorted(RENDERERS), default="table", help="default: table")
@@ -54,7 +54,7 @@ def run_event_command(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _time_argument(text: str) -> float:
+def time_argument(text: str) -> float:
     try:
         return parse_time(text, time.time())
     except ValueError as error:

@@ -13,7 +13,7 @@ from gateway.domain.events import BmsEvent
 
 FIELDS = ("time_iso", "time", "pack_id", "kind", "code", "severity", "cell", "value", "threshold", "operator",
           "detail")
-_TABLE_HEADER = ("TIME (UTC)", "PACK", "KIND", "CODE", "SEVERITY", "CELL", "VALUE", "THRESHOLD", "OPERATOR",
+TABLE_HEADER = ("TIME (UTC)", "PACK", "KIND", "CODE", "SEVERITY", "CELL", "VALUE", "THRESHOLD", "OPERATOR",
                  "DETAIL")
 
 Record = dict[str, str | int | float | None]
@@ -47,8 +47,8 @@ def render_json(events: Sequence[BmsEvent]) -> str:
 
 
 def render_table(events: Sequence[BmsEvent]) -> str:
-    rows = [_TABLE_HEADER, *(_table_row(event_record(event)) for event in events)]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(_TABLE_HEADER))]
+    rows = [TABLE_HEADER, *(table_row(event_record(event)) for event in events)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(TABLE_HEADER))]
     lines = ("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows)
     return "\n".join(lines) + "\n"
 
@@ -57,7 +57,7 @@ RENDERERS: dict[str, Callable[[Sequence[BmsEvent]], str]] = {
     "csv": render_csv, "json": render_json, "table": render_table}
 
 
-def _table_row(record: Record) -> tuple[str, ...]:
+def table_row(record: Record) -> tuple[str, ...]:
     shown = {key: "-" if value is None or value == "" else str(value) for key, value in record.items()}
     for key in ("value", "threshold"):
         number = record[key]

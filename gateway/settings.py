@@ -83,6 +83,16 @@ class EventLogSettings(_Section):
     max_events: int = Field(default=1_000_000, ge=1000, description="beyond this many, the oldest are pruned")
 
 
+class TrendSettings(_Section):
+    """The trend log (in the store's database file): what `bms-gateway report` plots."""
+
+    enabled: bool = True
+    interval_s: float = Field(default=60.0, ge=1.0, description="a row of pack figures per online pack this often")
+    cell_interval_s: float = Field(default=900.0, ge=1.0,
+                                   description="per-cell voltages, temperatures, SoC, R0 and capacity this often")
+    retention_days: float = Field(default=400.0, gt=0.0, description="samples older than this are pruned")
+
+
 class ProtectionSettings(_Section):
     table: str = Field(default="default", min_length=1,
                        description="mappings/protection/<name>.yaml, or a path to a .yaml protection table")
@@ -315,6 +325,7 @@ class GatewaySettings(BaseSettings):
     engine: EngineSettings = EngineSettings()
     store: StoreSettings = StoreSettings()
     events: EventLogSettings = EventLogSettings()
+    trends: TrendSettings = TrendSettings()
     protection: ProtectionSettings = ProtectionSettings()
     limits: LimitsSection = LimitsSection()
     balancing: BalancingSettings = DEFAULT_BALANCING
