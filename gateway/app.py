@@ -44,6 +44,7 @@ from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.command_port import CommandPort
 from gateway.runtime.condition_catalogue import ConditionSpec, condition_catalogue
 from gateway.runtime.engine import Engine, EngineStores
+from gateway.runtime.health import GatewayHealth
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.ingest import BusIngest
 from gateway.runtime.loop_lag import LoopLagProbe
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 # The engine step (its own thread) and python-can's receive threads hand the GIL to the event loop within 1 ms
 # instead of CPython's default 5 ms: the loop's lag stays near a millisecond while a tick computes.
 GIL_SWITCH_INTERVAL_S = 0.001
+HEALTH_STALE_MIN_S = 2.0  # the engine is stalled when its last snapshot is older than this,
+HEALTH_STALE_TICKS = 20  # or than this many ticks at a slow tick rate
 
 
 @dataclass
@@ -93,8 +96,9 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     commands = settings.modbus.commands
     port = CommandPort(commands.heartbeat_timeout_s if settings.modbus.enabled and commands.enabled else None,
                        time.monotonic())
+    health = GatewayHealth(hub, stale_after_s=max(HEALTH_STALE_MIN_S, HEALTH_STALE_TICKS / settings.engine.tick_hz))
     outputs = _outputs(settings, hub, SelfMetricSources(timings, loop_lag, event_log=event_counts), models, port,
-                       condition_catalogue(rules))
+                       condition_catalogue(rules), health)
     table = MeasurementTable(parameters)
     gateway_buses: list[can.BusABC] = []
     services: list[Service] = []
@@ -125,17 +129,22 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
             bus.shutdown()
         raise
     safety = SafetySettings.of(rules, settings.limits.resolved(), settings.balancing)
-    services.append(Engine(settings.engine, settings.site_name, parameters, rules, table, counters, links, hub,
-                           stores, on_tick=timings.observe, safety=safety,
-                           admission=admission_gate(settings.admission, parameters.layouts), port=port,
-                           heartbeat_reaction=commands.heartbeat_reaction))
+    engine = Engine(settings.engine, settings.site_name, parameters, rules, table, counters, links, hub, stores,
+                    on_tick=timings.observe, safety=safety,
+                    admission=admission_gate(settings.admission, parameters.layouts), port=port,
+                    heartbeat_reaction=commands.heartbeat_reaction)
+    services.append(engine)
+    health.store_problems.append(engine.store_problems)
     services += outputs
     if trend_log is not None:
-        services.append(TrendRecorder(hub, trend_log))
+        recorder = TrendRecorder(hub, trend_log)
+        health.store_problems.append(recorder.store_problems)
+        services.append(recorder)
     if settings.prometheus.enabled:
         services.append(LoopLagProbe(loop_lag.observe))
     if settings.simulation.enabled:
         services.append(_SimulationService(settings))
+    health.services = services
     return Gateway(settings, hub, services, gateway_buses, store, stores, trend_log)
 
 
@@ -164,7 +173,7 @@ def admission_gate(settings: AdmissionSection, layouts: Sequence[PackLayout]) ->
 
 
 def _outputs(settings: GatewaySettings, hub: SnapshotHub, sources: SelfMetricSources, models: Mapping[str, CellModel],
-             port: CommandPort, conditions: Sequence[ConditionSpec]) -> list[Service]:
+             port: CommandPort, conditions: Sequence[ConditionSpec], health: GatewayHealth) -> list[Service]:
     """The enabled outputs, their mappings loaded and validated (nothing is bound until they run)."""
     outputs: list[Service] = []
     if settings.modbus.enabled:
@@ -185,7 +194,7 @@ def _outputs(settings: GatewaySettings, hub: SnapshotHub, sources: SelfMetricSou
             outputs.append(OpcUaOutput(settings.opcua, hub, node_map, pack_ids, settings.site_name,
                                        conditions=conditions, feed=port.follow_events(), link=PortLink(port)))
     if settings.prometheus.enabled:
-        outputs.append(PrometheusOutput(settings.prometheus, hub, sources))
+        outputs.append(PrometheusOutput(settings.prometheus, hub, sources, health))
     return outputs
 
 

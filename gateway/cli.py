@@ -1,4 +1,5 @@
-"""`bms-gateway run | simulate | registers | check-config | cell fit | replay | events | ack | reset | report`."""
+"""The `bms-gateway` command line: run, simulate, registers, check-config, cell fit, replay, events, ack, reset,
+report, health and the OPC UA helpers."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from gateway.config_loader import load_settings
 from gateway.demo import demo_settings_overrides
 from gateway.errors import GatewayError
 from gateway.event_command import add_event_command, run_event_command
+from gateway.health_command import HEALTH_COMMAND, add_health_command, run_health_command
 from gateway.offline_commands import add_offline_commands, run_offline_command
 from gateway.opcua_nodeset_command import OPCUA_NODESET_COMMAND, add_opcua_nodeset_command, run_opcua_nodeset_command
 from gateway.opcua_user_command import OPCUA_USER_COMMAND, add_opcua_user_command, run_opcua_user_command
@@ -51,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     add_opcua_user_command(commands)
     add_opcua_nodeset_command(commands)
     add_report_command(commands)
+    add_health_command(commands)
     return parser
 
 
@@ -71,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_opcua_nodeset_command(arguments)
         if arguments.command == REPORT_COMMAND:
             return run_report_command(arguments)
+        if arguments.command == HEALTH_COMMAND:
+            return run_health_command(arguments)
         settings = _settings_for(arguments)
         logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,7 +1,7 @@
 """The Prometheus output: a minimal asyncio HTTP server on the gateway's event loop (no threads).
 
     GET /metrics   the text exposition of a private registry holding PrometheusCollector
-    GET /healthz   200 "ok" once a snapshot has been published, 503 before
+    GET /healthz   the gateway's health as JSON (gateway.runtime.health): 200 when ok or degraded, 503 when failing
     anything else  404; a known path with another method 405; a malformed request 400
 
 Each connection reads one request head (size-limited, and closed if it is not complete within
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from http import HTTPStatus
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -20,6 +21,7 @@ from prometheus_client.registry import CollectorRegistry
 from gateway.adapters.http_minimal import HttpRequestError, Request, read_request, render_response
 from gateway.adapters.prometheus_collector import PrometheusCollector, SelfMetricSources
 from gateway.errors import AdapterError
+from gateway.runtime.health import GatewayHealth, HealthStatus
 from gateway.runtime.hub import SnapshotHub
 from gateway.settings import PrometheusSettings
 
@@ -37,6 +39,7 @@ class PrometheusOutput:
         settings: PrometheusSettings,
         hub: SnapshotHub,
         sources: SelfMetricSources | None = None,
+        health: GatewayHealth | None = None,
         *,
         request_timeout_s: float = 10.0,
         max_request_head_bytes: int = 8192,
@@ -44,6 +47,7 @@ class PrometheusOutput:
         self.ready = asyncio.Event()
         self._settings = settings
         self._hub = hub
+        self._health = health or GatewayHealth(hub, math.inf)
         self._request_timeout_s = request_timeout_s
         self._max_head = max_request_head_bytes
         self.registry = CollectorRegistry(auto_describe=False)
@@ -113,9 +117,9 @@ class PrometheusOutput:
             )
         if request.path == "/metrics":
             return render_response(HTTPStatus.OK, generate_latest(self.registry), CONTENT_TYPE_LATEST)
-        if self._hub.latest is None:
-            return render_response(HTTPStatus.SERVICE_UNAVAILABLE, b"no snapshot yet\n")
-        return render_response(HTTPStatus.OK, b"ok\n")
+        report = self._health.report()
+        status = HTTPStatus.SERVICE_UNAVAILABLE if report.status is HealthStatus.FAIL else HTTPStatus.OK
+        return render_response(status, report.to_json(), "application/json")
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

@@ -292,6 +292,11 @@ class Engine:
             if self._table.identity(link.pack_index) is None:
                 link.command(CommandKind.IDENTITY_REQUEST)
 
+    def store_problems(self) -> list[str]:
+        """What of the store is failing now (the health check's)."""
+        return ([f"checkpoints to {self._store.path} failing"] if self._store_failing and self._store else []) + \
+            (["event log writes failing"] if self._event_log_failing else [])
+
     def checkpoint(self) -> None:
         if self._store is None:
             return

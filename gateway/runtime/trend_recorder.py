@@ -46,6 +46,9 @@ class TrendRecorder:
         self._log = trend_log
         self._failing = False
 
+    def store_problems(self) -> list[str]:
+        return ["trend log writes failing"] if self._failing else []
+
     async def run(self) -> None:
         settings = self._log.settings
         loop = asyncio.get_running_loop()

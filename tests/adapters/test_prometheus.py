@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import shutil
@@ -361,7 +362,9 @@ async def test_before_the_first_snapshot_only_build_info_and_unhealthy(serve: St
     assert _value(samples, "bmsgw_tick_duration_seconds_bucket", le="0.0025") == 1
     assert status == 503
     await hub.publish(make_snapshot())
-    assert await _get(running.url + "/healthz") == (200, "text/plain; charset=utf-8", "ok\n")
+    status, content_type, body = await _get(running.url + "/healthz")
+    assert (status, content_type) == (200, "application/json")
+    assert json.loads(body)["status"] == "ok"
 
 
 async def test_metrics_are_read_at_scrape_time(serve: Start) -> None:
