@@ -20,6 +20,7 @@ from gateway.demo import demo_settings_overrides
 from gateway.errors import GatewayError
 from gateway.event_command import add_event_command, run_event_command
 from gateway.health_command import HEALTH_COMMAND, add_health_command, run_health_command
+from gateway.log_setup import configure_logging
 from gateway.offline_commands import add_offline_commands, run_offline_command
 from gateway.opcua_nodeset_command import OPCUA_NODESET_COMMAND, add_opcua_nodeset_command, run_opcua_nodeset_command
 from gateway.opcua_user_command import OPCUA_USER_COMMAND, add_opcua_user_command, run_opcua_user_command
@@ -77,9 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == HEALTH_COMMAND:
             return run_health_command(arguments)
         settings = _settings_for(arguments)
-        logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("asyncua").setLevel(max(logging.WARNING, logging.getLogger().level))
+        configure_logging(settings.log_level, settings.log_format)
         if arguments.command == "registers":
             return _registers(settings, arguments.format)
         if arguments.command == "simulate":

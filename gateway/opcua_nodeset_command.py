@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.codec.node_map import load_node_map
 from gateway.config_loader import load_settings
 from gateway.demo import demo_settings_overrides
+from gateway.log_setup import configure_logging
 from gateway.settings import GatewaySettings, OpcUaSecuritySettings
 
 if TYPE_CHECKING:
@@ -45,9 +45,7 @@ def run_opcua_nodeset_command(arguments: argparse.Namespace) -> int:
         settings = load_settings(arguments.config)
     else:
         settings = load_settings(None, demo_settings_overrides())
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("asyncua").setLevel(max(logging.WARNING, logging.getLogger().level))
+    configure_logging(settings.log_level, settings.log_format)
     if arguments.output is not None and not arguments.output.parent.is_dir():
         print(f"bms-gateway: cannot write {arguments.output} (no directory {arguments.output.parent})",
               file=sys.stderr)

@@ -320,6 +320,7 @@ class GatewaySettings(BaseSettings):
     site_name: Identifier = "site"
     mappings_dir: Path = DEFAULT_MAPPINGS_DIR
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for a log shipper (gateway/log_setup.py)
     buses: tuple[BusSettings, ...] = ()
     packs: tuple[PackSettings, ...] = ()
     engine: EngineSettings = EngineSettings()

@@ -43,6 +43,7 @@ from gateway.adapters.opcua_server import OpcUaOutput, endpoint_url
 from gateway.codec.node_map import load_node_map
 from gateway.domain.events import BmsEvent
 from gateway.errors import AdapterError
+from gateway.log_setup import LogFormat, configure_logging, current_logging
 from gateway.runtime.command_port import CommandPort
 from gateway.runtime.condition_catalogue import ConditionSpec
 from gateway.runtime.event_feed import EventFeed
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0  # the child imports asyncua and builds the address space
 STOP_TIMEOUT_S = 5.0
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _mapping_proxy(items: dict[Any, Any]) -> types.MappingProxyType[Any, Any]:
@@ -94,7 +94,7 @@ class OpcUaProcessOutput:
         down_read, down = context.Pipe(duplex=False)
         up, up_write = context.Pipe(duplex=False)
         child = context.Process(target=serve_in_child, args=(down_read, up_write, *self._arguments,
-                                                             logging.getLogger().level),
+                                                             *current_logging()),
                                 name="bms-gateway-opcua", daemon=True)
         child.start()
         self.pid = child.pid
@@ -182,12 +182,11 @@ def _stop(child: multiprocessing.process.BaseProcess) -> None:
 
 def serve_in_child(down: Connection, up: Connection, settings: OpcUaSettings, mappings_dir: Path,
                    pack_ids: tuple[str, ...], site_name: str, conditions: tuple[ConditionSpec, ...],
-                   log_level: int) -> None:
+                   log_level: int, log_format: LogFormat = "text") -> None:
     """The child process: serve OPC UA until the gateway closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(level=log_level, format=LOG_FORMAT)
-    logging.getLogger("asyncua").setLevel(max(logging.WARNING, log_level))
+    configure_logging(log_level, log_format)
     try:
         import uvloop
         runner: Any = uvloop.run

@@ -26,6 +26,7 @@ from tests.ports import free_tcp_port
 NOT_IMPLEMENTED = {"uint16": 0xFFFF, "int16": 0x8000, "uint32": 0xFFFFFFFF, "int32": 0x80000000}
 
 
+SERVING_MARKS = ("gateway.app: serving", '"logger": "gateway.app", "message": "serving')  # text and json logs
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]  # (name, sorted labels) -> value
 
 
@@ -66,7 +67,9 @@ class GatewayProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"gateway exited {self.process.returncode}:\n{self.log()}")
-            if "gateway.app: serving" in self.log() and self.truth_file.exists():
+            log = self.log()
+            serving = any(mark in log for mark in SERVING_MARKS)
+            if serving and self.truth_file.exists():
                 return
             time.sleep(0.2)
         raise AssertionError(f"gateway not serving after {timeout_s} s:\n{self.log()}")

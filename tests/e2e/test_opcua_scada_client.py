@@ -212,7 +212,8 @@ def _arguments(gateway: GatewayProcess, node_pki: Path, client: ClientIdentity) 
 async def _run_scada(node: str, tmp_path: Path) -> tuple[dict[str, Any], NodeRun, ModbusPoller, GatewayProcess]:
     client = make_client(tmp_path / "node-client", "node-scada")
     config = _site(tmp_path, client)
-    gateway = GatewayProcess.start(tmp_path, config, {"BMSGW_OPCUA__SECURITY__ANONYMOUS": "false"})
+    gateway = GatewayProcess.start(tmp_path, config, {"BMSGW_OPCUA__SECURITY__ANONYMOUS": "false",
+                                                      "BMSGW_LOG_FORMAT": "json"})
     try:
         node_pki = tmp_path / "node-pki"  # node-opcua trusts the gateway's certificate, made at its start
         (node_pki / "trusted" / "certs").mkdir(parents=True)
@@ -357,4 +358,9 @@ async def test_a_node_opcua_scada_browses_reads_subscribes_and_handles_the_alarm
             "refused: OPC UA user with viewer may not acknowledge (needs operator)") in commands, commands
     assert any(pack == SOC_PACK and code == "set_soc" and operator == "opcua erin" and detail.startswith("done")
                for pack, code, operator, detail in commands), commands
-    assert "login refused for user 'otto'" in gateway.log()
+    # structured logs from both processes, the refused login among them, never a password
+    entries = [json.loads(line) for line in gateway.log().splitlines() if line.strip()]
+    assert {"bms-gateway-opcua", "MainProcess"} <= {entry["process"] for entry in entries}
+    assert any("login refused for user 'otto'" in entry["message"] and entry["level"] == "WARNING"
+               for entry in entries), entries[-20:]
+    assert not [password for _, password in USERS.values() if password in gateway.log()]
