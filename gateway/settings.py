@@ -26,7 +26,10 @@ from gateway.bms.balancing_settings import DEFAULT_BALANCING, BalancingSettings
 from gateway.bms.derating import DeratingTable
 from gateway.bms.limits_settings import DEFAULT_LIMITS, LimitsSettings
 
-DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# installed from a wheel: gateway/mappings; a source checkout (also installed editable): the top-level mappings/
+DEFAULT_MAPPINGS_DIR = (_PACKAGE_DIR / "mappings" if (_PACKAGE_DIR / "mappings").is_dir()
+                        else _PACKAGE_DIR.parent / "mappings")
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
