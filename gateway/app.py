@@ -186,13 +186,15 @@ def _outputs(settings: GatewaySettings, hub: SnapshotHub, sources: SelfMetricSou
     if settings.opcua.enabled:
         node_map = load_node_map(settings.mappings_dir, settings.opcua.map)
         pack_ids = [p.id for p in settings.packs]
+        opcua: OpcUaProcessOutput | OpcUaOutput
         if settings.opcua.separate_process:
-            outputs.append(OpcUaProcessOutput(settings.opcua, hub, settings.mappings_dir, pack_ids, settings.site_name,
-                                              conditions=conditions, port=port,
-                                              tick_period_s=1.0 / settings.engine.tick_hz))
+            opcua = OpcUaProcessOutput(settings.opcua, hub, settings.mappings_dir, pack_ids, settings.site_name,
+                                       conditions=conditions, port=port, tick_period_s=1.0 / settings.engine.tick_hz)
         else:
-            outputs.append(OpcUaOutput(settings.opcua, hub, node_map, pack_ids, settings.site_name,
-                                       conditions=conditions, feed=port.follow_events(), link=PortLink(port)))
+            opcua = OpcUaOutput(settings.opcua, hub, node_map, pack_ids, settings.site_name,
+                                conditions=conditions, feed=port.follow_events(), link=PortLink(port))
+        sources = replace(sources, opcua=opcua.traffic)
+        outputs.append(opcua)
     if settings.prometheus.enabled:
         outputs.append(PrometheusOutput(settings.prometheus, hub, sources, health))
     return outputs

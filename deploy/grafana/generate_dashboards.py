@@ -200,12 +200,13 @@ def gateway() -> dict[str, Any]:
                      thresholds=[(None, "red"), (1, "green")], options={"colorMode": "background"}), 4, 4)
     layout.add(panel("stat", "Snapshot age", [target(f"time() - bmsgw_snapshot_timestamp_seconds{gw}", "age")], "s",
                      thresholds=[(None, "green"), (2, "orange"), (10, "red")]), 5, 4)
-    layout.add(panel("stat", "Modbus clients", [target(f"bmsgw_modbus_clients_connected{gw}", "clients")]), 5, 4)
+    layout.add(panel("stat", "Modbus clients", [target(f"bmsgw_modbus_clients_connected{gw}", "clients")]), 3, 4)
+    layout.add(panel("stat", "OPC UA sessions", [target(f"bmsgw_opcua_sessions{gw}", "sessions")]), 3, 4)
     layout.add(panel("stat", "Event-log write failures (1 h)",
                      [target(f"increase(bmsgw_event_log_write_failures_total{gw}[1h])", "failures")],
                      thresholds=[(None, "green"), (1, "red")]), 5, 4)
     layout.add(panel("stat", "Version", [target(f"bmsgw_build_info{gw}", "{{version}}")],
-                     options={"textMode": "name"}), 5, 4)
+                     options={"textMode": "name"}), 4, 4)
     layout.add(panel("timeseries", "Engine tick (budget 100 ms at 10 Hz)",
                      quantiles(f"bmsgw_tick_duration_seconds_bucket{gw}"), "s"), 12, 8)
     layout.add(panel("timeseries", "Event-loop lag", quantiles(f"bmsgw_event_loop_lag_seconds_bucket{gw}"), "s",
@@ -222,11 +223,16 @@ def gateway() -> dict[str, Any]:
         target(f"rate(bmsgw_modbus_requests_total{gw}[1m])", "{{outcome}}"),
         target(f"rate(bmsgw_modbus_protocol_errors_total{gw}[5m])", "protocol errors", ref="B"),
     ], "reqps"), 12, 8)
+    layout.add(panel("timeseries", "OPC UA requests", [
+        target(f"rate(bmsgw_opcua_requests_total{gw}[1m])", "{{outcome}}"),
+        target(f"bmsgw_opcua_clients_connected{gw}", "connections", ref="B"),
+    ], "reqps"), 12, 8)
     layout.add(panel("timeseries", "Event log", [
         target(f"rate(bmsgw_event_log_events_written_total{gw}[5m]) * 60", "events per minute"),
     ]), 12, 8)
     return dashboard("bmsgw-gateway", "bms-gateway: gateway health",
-                     "The gateway itself: scrape, snapshot age, engine tick, event-loop lag, CAN, Modbus, event log.",
+                     "The gateway itself: scrape, snapshot age, engine tick, event-loop lag, CAN, Modbus, OPC UA, "
+                     "event log.",
                      layout, [], ["health"])
 
 

@@ -13,3 +13,4 @@ class ClientTraffic:
     requests: int = 0  # answered, with data or with an exception response
     exceptions: int = 0  # answered with an exception response (illegal function or address, refused, failed)
     protocol_errors: int = 0  # connections closed because their bytes were not the protocol
+    sessions: int = 0  # OPC UA: activated sessions open now

@@ -38,6 +38,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from gateway.adapters.client_traffic import ClientTraffic
 from gateway.adapters.opcua_link import EngineLink, NoLink, PortLink
 from gateway.adapters.opcua_server import OpcUaOutput, endpoint_url
 from gateway.codec.node_map import load_node_map
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0  # the child imports asyncua and builds the address space
 STOP_TIMEOUT_S = 5.0
+TRAFFIC_INTERVAL_S = 1.0  # how often the child sends its client counters (the metrics read the latest)
 
 
 def _mapping_proxy(items: dict[Any, Any]) -> types.MappingProxyType[Any, Any]:
@@ -88,6 +90,11 @@ class OpcUaProcessOutput:
         self._tick_period_s = tick_period_s
         self._arguments = (settings, mappings_dir, tuple(pack_ids), site_name, tuple(conditions))
         self._sending = asyncio.Lock()
+        self._traffic = ClientTraffic()
+
+    def traffic(self) -> ClientTraffic:
+        """The child's latest count of its clients (sent every TRAFFIC_INTERVAL_S), for the metrics."""
+        return self._traffic
 
     async def run(self) -> None:
         context = multiprocessing.get_context("spawn")  # no copy of this process's threads, loop or sockets
@@ -149,6 +156,8 @@ class OpcUaProcessOutput:
                 group.create_task(self._execute(down, child, message[1], message[2]))
             elif message[0] == "event":
                 self._link.record(message[1])
+            elif message[0] == "traffic":
+                self._traffic = message[1]
 
     async def _execute(self, connection: Connection, child: multiprocessing.process.BaseProcess, request: int,
                        command: OperatorCommand) -> None:
@@ -246,6 +255,7 @@ async def _serve(down: Connection, up: Connection, settings: OpcUaSettings, node
         await link.send(("failed", str(error) if error else "the OPC UA output stopped before serving"))
         return
     await link.send(("ready", output.namespace_index))
+    reporting = asyncio.create_task(_report_traffic(output, link))
     try:
         while not serving.done():
             try:
@@ -262,6 +272,13 @@ async def _serve(down: Connection, up: Connection, settings: OpcUaSettings, node
             await hub.publish(snapshot)
         serving.result()  # the output failed: its error ends this process with a traceback in the log
     finally:
+        reporting.cancel()
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await serving
+
+
+async def _report_traffic(output: OpcUaOutput, link: PipeLink) -> None:
+    while True:
+        await asyncio.sleep(TRAFFIC_INTERVAL_S)
+        await link.send(("traffic", output.traffic()))

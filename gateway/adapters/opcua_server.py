@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import gateway
+from gateway.adapters.client_traffic import ClientTraffic
 from gateway.adapters.opcua_condition_methods import ConditionMethods
 from gateway.adapters.opcua_conditions import ConditionSet
 from gateway.adapters.opcua_history import ValueHistory, historize
@@ -29,6 +30,7 @@ from gateway.adapters.opcua_link import EngineLink, NoLink
 from gateway.adapters.opcua_pack_methods import PackMethods
 from gateway.adapters.opcua_security import apply_security
 from gateway.adapters.opcua_subscriptions import serve_from_table
+from gateway.adapters.opcua_traffic import count_traffic, traffic_now
 from gateway.adapters.opcua_tree import AddressSpace
 from gateway.adapters.opcua_types import Server, UaError
 from gateway.adapters.opcua_value_table import ValueTable
@@ -75,6 +77,7 @@ class OpcUaOutput:
         self._conditions: ConditionSet | None = None
         self._history: ValueHistory | None = None
         self._table: ValueTable | None = None
+        self._asyncua_server: Server | None = None
         self._paced = paced
 
     @property
@@ -118,8 +121,14 @@ class OpcUaOutput:
             self.ready.clear()
             await server.stop()
 
+    def traffic(self) -> ClientTraffic:
+        """The clients' connections, sessions and responses (opcua_traffic), for the metrics."""
+        return traffic_now(self._asyncua_server)
+
     async def _server(self) -> tuple[Server, int]:
+        count_traffic()
         server = Server()
+        self._asyncua_server = server
         await server.init()
         server.set_endpoint(self.endpoint)
         name, application_uri = f"bms-gateway {self._site_name}", f"urn:bms-gateway:{self._site_name}:server"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client.metrics_core import (
@@ -78,6 +78,7 @@ class SelfMetricSources:
     loop_lag: DurationHistogram | None = None  # how late the event loop ran a timer (runtime.loop_lag)
     modbus: ClientTraffic | None = None
     event_log: WriteCounts | None = None
+    opcua: Callable[[], ClientTraffic] | None = None  # the OPC UA output's latest counts (from its child process)
 
 
 class PrometheusCollector(Collector):
@@ -123,9 +124,23 @@ def self_families(sources: SelfMetricSources) -> Iterator[Metric]:
         yield requests
         yield CounterMetricFamily("bmsgw_modbus_protocol_errors", "Modbus TCP connections closed because their "
                                   "bytes were not Modbus TCP.", value=modbus.protocol_errors)
+    if sources.opcua is not None:
+        yield from _opcua_families(sources.opcua())
     events = sources.event_log
     if events is not None:
         yield CounterMetricFamily("bmsgw_event_log_events_written", "Events written to the event log.",
                                   value=events.written)
         yield CounterMetricFamily("bmsgw_event_log_write_failures", "Event-log writes that failed (those events "
                                   "are in the console log only).", value=events.failures)
+
+
+def _opcua_families(opcua: ClientTraffic) -> Iterator[Metric]:
+    yield GaugeMetricFamily("bmsgw_opcua_clients_connected", "OPC UA connections open now.", value=opcua.connected)
+    yield GaugeMetricFamily("bmsgw_opcua_sessions", "OPC UA sessions activated and open now.", value=opcua.sessions)
+    yield CounterMetricFamily("bmsgw_opcua_connections_accepted", "OPC UA connections accepted.",
+                              value=opcua.connections)
+    responses = CounterMetricFamily("bmsgw_opcua_requests", "OPC UA requests answered, by outcome: good, or fault "
+                                    "(a ServiceFault or a Bad service result).", labels=["outcome"])
+    responses.add_metric(["good"], opcua.requests - opcua.exceptions)
+    responses.add_metric(["fault"], opcua.exceptions)
+    yield responses

@@ -485,10 +485,12 @@ async def test_promtool_finds_no_lint_problems(serve: Start) -> None:
     timings, loop_lag = DurationHistogram(), DurationHistogram(LOOP_LAG_BUCKETS_S)
     timings.observe(0.0015)
     loop_lag.observe(0.002)
-    sources = SelfMetricSources(timings, loop_lag, ClientTraffic(1, 3, 40, 2, 1), WriteCounts(12, 0))
+    sources = SelfMetricSources(timings, loop_lag, ClientTraffic(1, 3, 40, 2, 1), WriteCounts(12, 0),
+                                opcua=lambda: ClientTraffic(2, 5, 100, 3, sessions=1))
     running = await serve(hub, sources=sources)
     _, _, body = await _get(running.url + "/metrics")
     assert "bmsgw_modbus_requests_total" in body
+    assert 'bmsgw_opcua_requests_total{outcome="fault"} 3.0' in body
     assert "bmsgw_event_loop_lag_seconds_bucket" in body
 
     process = await asyncio.create_subprocess_exec(

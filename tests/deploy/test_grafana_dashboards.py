@@ -42,7 +42,7 @@ async def test_every_query_uses_only_metrics_the_gateway_exports() -> None:
     hub = SnapshotHub()
     await hub.publish(make_snapshot(packs=2))
     sources = SelfMetricSources(DurationHistogram(), DurationHistogram(LOOP_LAG_BUCKETS_S), ClientTraffic(),
-                                WriteCounts())
+                                WriteCounts(), opcua=ClientTraffic)
     exported = {sample.name for family in PrometheusCollector(hub, sources).collect() for sample in family.samples}
     for path in DASHBOARDS:
         expressions = _expressions(json.loads(path.read_text()))
