@@ -90,8 +90,8 @@ class TrendSettings(_Section):
     """The trend log (in the store's database file): what `bms-gateway report` plots."""
 
     enabled: bool = True
-    interval_s: float = Field(default=60.0, ge=1.0, description="a row of pack figures per online pack this often")
-    cell_interval_s: float = Field(default=900.0, ge=1.0,
+    interval_s: float = Field(default=300.0, ge=1.0, description="a row of pack figures per online pack this often")
+    cell_interval_s: float = Field(default=3600.0, ge=1.0,
                                    description="per-cell voltages, temperatures, SoC, R0 and capacity this often")
     retention_days: float = Field(default=400.0, gt=0.0, description="samples older than this are pruned")
 

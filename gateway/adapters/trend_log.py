@@ -1,4 +1,4 @@
-"""The trend log (SQLite, WAL): pack figures every minute, per-cell vectors every quarter hour.
+"""The trend log (SQLite, WAL): pack figures every 5 minutes, per-cell vectors every hour (by default).
 
 It lives in the store's database file beside the checkpoints and the event log, on its own connection.
 `pack_trends` has one row per online pack and sample (NULL where a value was unknown); `cell_trends`
