@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.adapters.sqlite_file import OPEN_FIX, open_part
 from gateway.domain.alarms import Severity
 from gateway.domain.events import BmsEvent, EventKind
 from gateway.errors import AdapterError
@@ -39,7 +40,6 @@ _SCHEMA = (
 )
 _COLUMNS = "time, pack_id, kind, code, severity, cell, value, threshold, operator, detail"
 _SECONDS_PER_DAY = 86_400.0
-_OPEN_FIX = "fix [store] path / BMSGW_STORE__PATH or its permissions"
 
 _Row = tuple[float, str, str, str, int, int | None, float | None, float | None, str, str]
 
@@ -75,7 +75,7 @@ class EventLog:
         except sqlite3.Error as error:
             self.counts.failures += 1
             raise AdapterError(f"event log {self.path}: {len(rows)} event(s) not written ({error}); "
-                               f"check the disk has space and {_OPEN_FIX}") from error
+                               f"check the disk has space and {OPEN_FIX}") from error
 
     def query(self, pack_id: str | None = None, since: float | None = None, until: float | None = None,
               limit: int | None = None) -> list[BmsEvent]:
@@ -113,7 +113,7 @@ class EventLog:
                     "(SELECT id FROM events ORDER BY time DESC, id DESC LIMIT -1 OFFSET ?)",
                     (self.retention.max_events,)).rowcount
         except sqlite3.Error as error:
-            raise AdapterError(f"event log {self.path}: pruning failed ({error}); {_OPEN_FIX}") from error
+            raise AdapterError(f"event log {self.path}: pruning failed ({error}); {OPEN_FIX}") from error
         return aged + excess
 
     def close(self) -> None:
@@ -134,24 +134,7 @@ class EventLog:
 
 
 def _connect(path: Path, create: bool) -> sqlite3.Connection:
-    try:
-        if not create:
-            # mode=rw: a missing file is an error instead of a new empty database
-            return sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None,
-                                   check_same_thread=False)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    except (sqlite3.Error, OSError) as error:
-        raise AdapterError(f"event log {path}: cannot be opened ({error}); {_OPEN_FIX}") from error
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        for statement in _SCHEMA:
-            db.execute(statement)
-    except sqlite3.Error as error:
-        db.close()
-        raise AdapterError(f"event log {path}: cannot be opened ({error}); {_OPEN_FIX}") from error
-    return db
+    return open_part(path, "event log", _SCHEMA, create=create, synchronous="FULL")
 
 
 def _row_of(event: BmsEvent) -> _Row:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gateway.adapters.sqlite_file import OPEN_FIX, open_part
 from gateway.errors import AdapterError
 from gateway.settings import TrendSettings
 
@@ -38,7 +39,6 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS cell_trends_by_time ON cell_trends (time)",
 )
 _SECONDS_PER_DAY = 86_400.0
-_OPEN_FIX = "fix [store] path / BMSGW_STORE__PATH or its permissions"
 _CELL_DTYPE = np.dtype("<f4")
 
 FloatArray = npt.NDArray[np.float64]
@@ -95,7 +95,7 @@ class TrendLog:
                 self._db.executemany(f"INSERT INTO cell_trends VALUES ({', '.join('?' * (2 + len(CELL_COLUMNS)))})",
                                      cell_rows)
         except sqlite3.Error as error:
-            raise AdapterError(f"trend log {self.path}: write failed ({error}); {_OPEN_FIX}") from error
+            raise AdapterError(f"trend log {self.path}: write failed ({error}); {OPEN_FIX}") from error
 
     def pack_series(self, pack_id: str, since: float = -math.inf) -> PackTrendSeries:
         rows = self._select(f"SELECT time, {', '.join(PACK_COLUMNS)} FROM pack_trends "
@@ -128,7 +128,7 @@ class TrendLog:
                 removed: int = self._db.execute("DELETE FROM pack_trends WHERE time < ?", (cutoff,)).rowcount
                 removed += self._db.execute("DELETE FROM cell_trends WHERE time < ?", (cutoff,)).rowcount
         except sqlite3.Error as error:
-            raise AdapterError(f"trend log {self.path}: pruning failed ({error}); {_OPEN_FIX}") from error
+            raise AdapterError(f"trend log {self.path}: pruning failed ({error}); {OPEN_FIX}") from error
         return removed
 
     def close(self) -> None:
@@ -144,27 +144,10 @@ class TrendLog:
 
 
 def _connect(path: Path, create: bool) -> sqlite3.Connection:
-    try:
-        if not create:
-            # mode=ro: a missing file is an error instead of a new empty database; a report never writes
-            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                                 check_same_thread=False)
-            has_table = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'pack_trends'").fetchone()
-            if has_table is None:
-                db.close()
-                raise AdapterError(f"trend log {path}: the database has no trend tables; fix: point it at the "
-                                   "store of a gateway that ran with [trends] enabled")
-            return db
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    except (sqlite3.Error, OSError) as error:
-        raise AdapterError(f"trend log {path}: cannot be opened ({error}); {_OPEN_FIX}") from error
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # a sample lost to a power cut is harmless; events are FULL
-        for statement in _SCHEMA:
-            db.execute(statement)
-    except sqlite3.Error as error:
+    # a report only reads (ro); a sample lost to a power cut is harmless (NORMAL), events are FULL
+    db = open_part(path, "trend log", _SCHEMA, create=create, synchronous="NORMAL", read_mode="ro")
+    if not create and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'pack_trends'").fetchone() is None:
         db.close()
-        raise AdapterError(f"trend log {path}: cannot be opened ({error}); {_OPEN_FIX}") from error
+        raise AdapterError(f"trend log {path}: the database has no trend tables; fix: point it at the store of a "
+                           "gateway that ran with [trends] enabled")
     return db
