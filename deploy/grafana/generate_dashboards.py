@@ -225,7 +225,6 @@ def gateway() -> dict[str, Any]:
     ], "reqps"), 12, 8)
     layout.add(panel("timeseries", "OPC UA requests", [
         target(f"rate(bmsgw_opcua_requests_total{gw}[1m])", "{{outcome}}"),
-        target(f"bmsgw_opcua_clients_connected{gw}", "connections", ref="B"),
     ], "reqps"), 12, 8)
     layout.add(panel("timeseries", "Event log", [
         target(f"rate(bmsgw_event_log_events_written_total{gw}[5m]) * 60", "events per minute"),

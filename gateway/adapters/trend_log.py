@@ -97,15 +97,15 @@ class TrendLog:
         except sqlite3.Error as error:
             raise AdapterError(f"trend log {self.path}: write failed ({error}); {OPEN_FIX}") from error
 
-    def pack_series(self, pack_id: str, since: float = -math.inf) -> PackTrendSeries:
+    def pack_series(self, pack_id: str, since: float = -math.inf, until: float = math.inf) -> PackTrendSeries:
         rows = self._select(f"SELECT time, {', '.join(PACK_COLUMNS)} FROM pack_trends "
-                            "WHERE pack_id = ? AND time >= ? ORDER BY time", pack_id, since)
+                            "WHERE pack_id = ? AND time >= ? AND time <= ? ORDER BY time", pack_id, since, until)
         table = np.array(rows, dtype=float).reshape(len(rows), 1 + len(PACK_COLUMNS))  # NULL -> nan
         return PackTrendSeries(table[:, 0], {name: table[:, 1 + i] for i, name in enumerate(PACK_COLUMNS)})
 
-    def cell_series(self, pack_id: str, since: float = -math.inf) -> CellTrendSeries:
+    def cell_series(self, pack_id: str, since: float = -math.inf, until: float = math.inf) -> CellTrendSeries:
         rows = self._select(f"SELECT time, {', '.join(CELL_COLUMNS)} FROM cell_trends "
-                            "WHERE pack_id = ? AND time >= ? ORDER BY time", pack_id, since)
+                            "WHERE pack_id = ? AND time >= ? AND time <= ? ORDER BY time", pack_id, since, until)
         columns: dict[str, FloatArray] = {}
         for i, name in enumerate(CELL_COLUMNS):
             vectors = [np.frombuffer(row[1 + i], dtype=_CELL_DTYPE) for row in rows]

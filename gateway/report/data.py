@@ -44,21 +44,16 @@ class Summary:
 def read_report_data(store: Path, pack_id: str, since: float, until: float) -> ReportData:
     """AdapterError naming the packs that do have samples when `pack_id` has none in the window."""
     with closing(TrendLog(store, create=False)) as trend_log:
-        trends = trend_log.pack_series(pack_id, since)
-        cells = trend_log.cell_series(pack_id, since)
+        trends = trend_log.pack_series(pack_id, since, until)
+        cells = trend_log.cell_series(pack_id, since, until)
         if len(trends.time) == 0:
             known = ", ".join(trend_log.pack_ids()) or "none"
-            raise AdapterError(f"report: pack {pack_id!r} has no trend samples in {store} since the window's start; "
-                               f"packs with samples: {known}; fix: --pack with one of them, or a longer --since")
+            raise AdapterError(f"report: pack {pack_id!r} has no trend samples in {store} in the window; "
+                               f"packs with samples: {known}; fix: --pack with one of them, or another --since/--until")
     with closing(EventLog(store, create=False)) as event_log:
         events = event_log.query(pack_id, since, until)
-    keep = trends.time <= until
-    keep_cells = cells.time <= until
-    return ReportData(
-        pack_id, since, until,
-        PackTrendSeries(trends.time[keep], {name: column[keep] for name, column in trends.columns.items()}),
-        CellTrendSeries(cells.time[keep_cells], {name: column[keep_cells] for name, column in cells.columns.items()}),
-        tuple(reversed(events[-RECENT_EVENTS:])), sum(1 for e in events if e.kind is EventKind.LATCHED))
+    return ReportData(pack_id, since, until, trends, cells, tuple(reversed(events[-RECENT_EVENTS:])),
+                      sum(1 for e in events if e.kind is EventKind.LATCHED))
 
 
 def summary_of(data: ReportData) -> Summary:

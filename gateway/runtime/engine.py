@@ -294,8 +294,12 @@ class Engine:
 
     def store_problems(self) -> list[str]:
         """What of the store is failing now (the health check's)."""
-        return ([f"checkpoints to {self._store.path} failing"] if self._store_failing and self._store else []) + \
-            (["event log writes failing"] if self._event_log_failing else [])
+        problems = []
+        if self._store_failing and self._store is not None:
+            problems.append(f"checkpoints to {self._store.path} failing")
+        if self._event_log_failing:
+            problems.append("event log writes failing")
+        return problems
 
     def checkpoint(self) -> None:
         if self._store is None:

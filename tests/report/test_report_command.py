@@ -153,6 +153,9 @@ def test_bad_windows_and_missing_stores_are_refused_with_the_fix(store: Path, tm
     code, _, err = _report(capsys, "--pack", "pack-07", "--store", store, "--since", "1d", "--until", "2d")
     assert code == 2
     assert "--since is not before --until; fix" in err
+    code, _, err = _report(capsys, "--pack", "pack-07", "--store", store, "--since", "50d", "--until", "36d")
+    assert code == 2  # samples exist, but none in the window
+    assert "pack 'pack-07' has no trend samples" in err
     code, _, err = _report(capsys, "--pack", "pack-07", "--store", tmp_path / "nothing.sqlite")
     assert code == 2
     assert "no such database file; fix" in err
