@@ -32,6 +32,7 @@ from gateway.bms.cell_model import CellModel, load_cell_model
 from gateway.bms.pack_parameters import PackLayout, PackParameters
 from gateway.bms.protection_rules import ProtectionRules, build_rules, load_protection_table
 from gateway.bms.step import SafetySettings
+from gateway.codec.battery_can import BatteryCanLayout, load_battery_can
 from gateway.codec.can_decoder import FrameDecoder
 from gateway.codec.can_encoder import FrameEncoder
 from gateway.codec.node_map import load_node_map
@@ -47,6 +48,8 @@ from gateway.runtime.engine import Engine, EngineStores
 from gateway.runtime.health import GatewayHealth
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.ingest import BusIngest
+from gateway.runtime.inverter_figures import SafeVoltages
+from gateway.runtime.inverter_output import InverterCanOutput
 from gateway.runtime.loop_lag import LoopLagProbe
 from gateway.runtime.measurements import MeasurementTable
 from gateway.runtime.pack_link import PackLink
@@ -89,6 +92,9 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
             models[pack.cell_model] = load_cell_model(settings.mappings_dir, pack.cell_model)
     parameters = pack_parameters(settings, models)
     rules = site_rules(settings, parameters)
+    inverter = settings.inverter_can
+    battery_can = (load_battery_can(settings.mappings_dir, inverter.mapping, inverter.manufacturer)
+                   if inverter.enabled else None)
     hub = SnapshotHub()
     timings = DurationHistogram()
     loop_lag = DurationHistogram(LOOP_LAG_BUCKETS_S)
@@ -104,6 +110,7 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     services: list[Service] = []
     links: list[PackLink] = []
     counters: list[BusCounters] = []
+    bus_ends: dict[str, tuple[CanBusService, BusIngest]] = {}
     packs_by_bus: defaultdict[str, list[tuple[int, PackSettings]]] = defaultdict(list)
     for index, pack in enumerate(settings.packs):
         packs_by_bus[pack.bus].append((index, pack))
@@ -117,6 +124,7 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
             gateway_buses.append(bus)
             service = CanBusService(bus_settings, bus, ingest.counters, ingest.handle)
             services.append(service)
+            bus_ends[bus_settings.name] = (service, ingest)
             counters.append(ingest.counters)
             encoders = {name: FrameEncoder(protocols[name]) for name in bus_protocols}
             links += [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
@@ -134,6 +142,8 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
                     admission=admission_gate(settings.admission, parameters.layouts), port=port,
                     heartbeat_reaction=commands.heartbeat_reaction)
     services.append(engine)
+    if battery_can is not None:
+        services.append(inverter_output(settings, hub, battery_can, models, *bus_ends[inverter.bus]))
     health.store_problems.append(engine.store_problems)
     services += outputs
     if trend_log is not None:
@@ -146,6 +156,23 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
         services.append(_SimulationService(settings))
     health.services = services
     return Gateway(settings, hub, services, gateway_buses, store, stores, trend_log)
+
+
+def inverter_output(settings: GatewaySettings, hub: SnapshotHub, layout: BatteryCanLayout,
+                    models: Mapping[str, CellModel], service: CanBusService, ingest: BusIngest) -> InverterCanOutput:
+    """The site as one battery on the inverter's bus; its keep-alive frames are taken off that bus's decoder."""
+    inverter = settings.inverter_can
+    safe = SafeVoltages(
+        inverter.safe_charge_voltage_v or min(p.series_cells * models[p.cell_model].spec.nominal_voltage_v
+                                              for p in settings.packs),
+        inverter.safe_discharge_voltage_v or max(p.series_cells * models[p.cell_model].limits.min_discharge_voltage_v
+                                                 for p in settings.packs))
+    output = InverterCanOutput(hub, layout, lambda i, data: service.send(i, data, is_extended_id=False),
+                               bus=inverter.bus, period_s=inverter.period_s, stale_after_s=inverter.stale_after_s,
+                               safe=safe, shutdown_repeats=inverter.shutdown_repeats,
+                               keepalive_timeout_s=inverter.keepalive_timeout_s)
+    ingest.tap_standard(layout.keepalive_id, output.keepalive_received)
+    return output
 
 
 def pack_parameters(settings: GatewaySettings, models: Mapping[str, CellModel]) -> PackParameters:

@@ -97,6 +97,10 @@ def check_references(settings: GatewaySettings, source: str) -> list[Problem]:
             problems.append(Problem(source, f"simulation.packs[{i}].bus",
                                     f"names bus {simulated.bus!r}, which is not configured",
                                     f"use one of {bus_names}"))
+    inverter = settings.inverter_can
+    if inverter.enabled and inverter.bus not in bus_names:
+        problems.append(Problem(source, "inverter_can.bus", f"names bus {inverter.bus!r}, which is not configured",
+                                f"use one of {bus_names} or add a [[buses]] entry named {inverter.bus!r}"))
     ports = [(s.host, s.port, name) for name, s, on in (
         ("modbus", settings.modbus, settings.modbus.enabled), ("opcua", settings.opcua, settings.opcua.enabled),
         ("prometheus", settings.prometheus, settings.prometheus.enabled)) if on]

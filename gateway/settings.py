@@ -313,6 +313,25 @@ class SimulationSettings(_Section):
     packs: tuple[SimulatedPack, ...] = ()
 
 
+class InverterCanSettings(_Section):
+    """The site as one battery to an inverter or charger, on the common battery CAN protocol (docs/battery-can.md)."""
+
+    enabled: bool = False
+    bus: Identifier = "inverter"  # a [[buses]] entry; packs may share it
+    mapping: Identifier = "battery-can-v1"  # mappings/inverter/<mapping>.yaml
+    period_s: float = Field(default=1.0, ge=0.1, le=5.0, description="the whole frame set, also the keep-alive")
+    stale_after_s: float = Field(default=3.0, gt=0.0, le=60.0,
+                                 description="an older snapshot (engine stalled) sends the safe state")
+    safe_charge_voltage_v: float | None = Field(
+        default=None, gt=0.0, description="CVL in the safe state; default: the lowest pack's series cells x nominal")
+    safe_discharge_voltage_v: float | None = Field(
+        default=None, gt=0.0, description="DVL in the safe state; default: the highest pack's minimum voltage")
+    manufacturer: str = Field(default="BMS-GW", pattern=r"^[ -~]{1,8}$", description="frame 0x35E, ASCII")
+    shutdown_repeats: int = Field(default=3, ge=1, le=20, description="safe frame sets sent when the gateway stops")
+    keepalive_timeout_s: float | None = Field(default=10.0, gt=0.0,
+                                              description="warn when the inverter's 0x305 stops; None: not watched")
+
+
 class GatewaySettings(BaseSettings):
     """Everything the gateway needs to run; validated once at start."""
 
@@ -338,6 +357,7 @@ class GatewaySettings(BaseSettings):
     opcua: OpcUaSettings = OpcUaSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     simulation: SimulationSettings = SimulationSettings()
+    inverter_can: InverterCanSettings = InverterCanSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -98,9 +98,9 @@ class CanBusService:
         finally:
             notifier.stop()
 
-    def send(self, arbitration_id: int, data: bytes) -> bool:
+    def send(self, arbitration_id: int, data: bytes, is_extended_id: bool = True) -> bool:
         try:
-            self._bus.send(can.Message(arbitration_id=arbitration_id, data=data, is_extended_id=True),
+            self._bus.send(can.Message(arbitration_id=arbitration_id, data=data, is_extended_id=is_extended_id),
                            timeout=0.05)
         except can.CanError as error:
             if not self._send_failures_logged:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from gateway.codec.can_decoder import FrameDecoder
 from gateway.domain.frames import CanFrame
@@ -22,9 +22,18 @@ class BusIngest:
         self._pack_of_node = dict(pack_of_node)
         self._table = table
         self._reported: set[str] = set()
+        self._standard_taps: dict[int, Callable[[float], None]] = {}
+
+    def tap_standard(self, arbitration_id: int, seen: Callable[[float], None]) -> None:
+        """Call `seen(now)` for every 11-bit frame with this identifier (a peer's keep-alive) instead of decoding it."""
+        self._standard_taps[arbitration_id] = seen
 
     def handle(self, frame: CanFrame, now: float) -> None:
         self.counters.received += 1
+        if not frame.is_extended_id and (tap := self._standard_taps.get(frame.arbitration_id)) is not None:
+            self.counters.decoded += 1
+            tap(now)
+            return
         try:
             decoded = self._decoder.decode(frame)
             pack = self._pack_of_node.get(decoded.node_address)
