@@ -76,12 +76,16 @@ class Gateway:
     store: StateStore | None = None
     stores: EngineStores | None = None
     trend_log: TrendLog | None = None
+    engine: Engine | None = None
+    ingests: Mapping[str, BusIngest] = field(default_factory=dict)  # by bus name
 
 
-def build_gateway(settings: GatewaySettings) -> Gateway:
+def build_gateway(settings: GatewaySettings, *, replay: bool = False) -> Gateway:
     """Load every mapping, then open buses and the store; raises MappingError/AdapterError with a clear text.
 
-    Mappings are all validated before anything is opened, so a bad file leaves nothing behind.
+    Mappings are all validated before anything is opened, so a bad file leaves nothing behind. `replay`: no bus is
+    opened and the engine is not a service: a log player feeds `Gateway.ingests` and advances `Gateway.engine`
+    (gateway/replay_can_command.py); the inverter output and the simulator are left out.
     """
     protocols: dict[str, PackProtocol] = {}
     models: dict[str, CellModel] = {}
@@ -110,7 +114,8 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     services: list[Service] = []
     links: list[PackLink] = []
     counters: list[BusCounters] = []
-    bus_ends: dict[str, tuple[CanBusService, BusIngest]] = {}
+    ingests: dict[str, BusIngest] = {}
+    bus_services: dict[str, CanBusService] = {}
     packs_by_bus: defaultdict[str, list[tuple[int, PackSettings]]] = defaultdict(list)
     for index, pack in enumerate(settings.packs):
         packs_by_bus[pack.bus].append((index, pack))
@@ -120,13 +125,17 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
             bus_protocols = {p.protocol for _, p in bus_packs}
             decoder = FrameDecoder(protocols[name] for name in bus_protocols)
             ingest = BusIngest(bus_settings.name, decoder, {p.node_address: i for i, p in bus_packs}, table)
+            ingests[bus_settings.name] = ingest
+            counters.append(ingest.counters)
+            encoders = {name: FrameEncoder(protocols[name]) for name in bus_protocols}
+            if replay:  # the log plays the buses: nothing is opened, and what the engine sends goes nowhere
+                links += [PackLink(i, p.node_address, encoders[p.protocol], _not_sent) for i, p in bus_packs]
+                continue
             bus = open_bus(bus_settings)
             gateway_buses.append(bus)
             service = CanBusService(bus_settings, bus, ingest.counters, ingest.handle)
             services.append(service)
-            bus_ends[bus_settings.name] = (service, ingest)
-            counters.append(ingest.counters)
-            encoders = {name: FrameEncoder(protocols[name]) for name in bus_protocols}
+            bus_services[bus_settings.name] = service
             links += [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
         store = StateStore(settings.store.path)
         stores = EngineStores(store, EventLog(settings.store.path, settings.events, counts=event_counts),
@@ -141,9 +150,11 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
                     on_tick=timings.observe, safety=safety,
                     admission=admission_gate(settings.admission, parameters.layouts), port=port,
                     heartbeat_reaction=commands.heartbeat_reaction)
-    services.append(engine)
-    if battery_can is not None:
-        services.append(inverter_output(settings, hub, battery_can, models, *bus_ends[inverter.bus]))
+    if not replay:
+        services.append(engine)
+    if battery_can is not None and not replay:
+        services.append(inverter_output(settings, hub, battery_can, models, bus_services[inverter.bus],
+                                        ingests[inverter.bus]))
     health.store_problems.append(engine.store_problems)
     services += outputs
     if trend_log is not None:
@@ -152,10 +163,10 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
         services.append(recorder)
     if settings.prometheus.enabled:
         services.append(LoopLagProbe(loop_lag.observe))
-    if settings.simulation.enabled:
+    if settings.simulation.enabled and not replay:
         services.append(_SimulationService(settings))
     health.services = services
-    return Gateway(settings, hub, services, gateway_buses, store, stores, trend_log)
+    return Gateway(settings, hub, services, gateway_buses, store, stores, trend_log, engine, ingests)
 
 
 def inverter_output(settings: GatewaySettings, hub: SnapshotHub, layout: BatteryCanLayout,
@@ -238,6 +249,10 @@ def sunspec_device(settings: GatewaySettings, models: Mapping[str, CellModel],
     except ValueError as error:
         raise ConfigError([Problem("settings", "modbus.sunspec", str(error),
                                    "set modbus.sunspec = false, or serve fewer packs per gateway")]) from error
+
+
+def _not_sent(arbitration_id: int, data: bytes) -> bool:
+    return True
 
 
 class _SimulationService:

@@ -51,6 +51,14 @@ EVENT_PRUNE_INTERVAL_S = 3600.0
 _CHECKPOINTED_EVENTS = (EventKind.LATCHED, EventKind.RESET, EventKind.ACKNOWLEDGED, EventKind.ADMITTED)
 
 
+@dataclass
+class _Chores:
+    last_tick: float
+    next_checkpoint: float
+    next_identity_request: float
+    next_prune: float
+
+
 @dataclass(frozen=True)
 class EngineStores:
     """The embedded store's parts: estimator checkpoints, the event log, the operator command queue."""
@@ -113,14 +121,12 @@ class Engine:
         self._pending_commands: list[OperatorCommand] = []
         self._next_command_poll = 0.0
         self._started_wall = time.time()  # commands queued before this were meant for a state nobody has seen
+        self._chores: _Chores | None = None
+        self.wall_clock: Callable[[], float] = time.time  # event times; a replay sets the log's clock
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        last_tick = time.monotonic()
         next_tick = loop.time()
-        next_checkpoint = last_tick + self._settings.checkpoint_interval_s
-        next_identity_request = last_tick
-        next_prune = last_tick
         self.ready.set()
         try:
             while True:
@@ -128,21 +134,31 @@ class Engine:
                 await asyncio.sleep(max(0.0, next_tick - loop.time()))
                 if loop.time() - next_tick > 5 * self._period_s:
                     next_tick = loop.time()  # after a stall, do not run a burst of catch-up ticks
-                now = time.monotonic()
-                await self.tick(now, now - last_tick)
-                last_tick = now
-                if now >= next_identity_request:
-                    self._request_missing_identities()
-                    next_identity_request = now + self._settings.identity_request_interval_s
-                if now >= next_checkpoint:
-                    self.checkpoint()
-                    next_checkpoint = now + self._settings.checkpoint_interval_s
-                if now >= next_prune:
-                    self._prune_events()
-                    next_prune = now + EVENT_PRUNE_INTERVAL_S
+                await self.advance(time.monotonic())
         finally:
+            self.close()
+
+    async def advance(self, now: float) -> None:
+        """One tick at `now` (monotonic seconds; a log's time when replaying), then the chores that are due."""
+        chores = self._chores
+        if chores is None:
+            chores = self._chores = _Chores(now - self._period_s, now + self._settings.checkpoint_interval_s, now, now)
+        await self.tick(now, now - chores.last_tick)
+        chores.last_tick = now
+        if now >= chores.next_identity_request:
+            self._request_missing_identities()
+            chores.next_identity_request = now + self._settings.identity_request_interval_s
+        if now >= chores.next_checkpoint:
             self.checkpoint()
-            self._compute.shutdown(wait=False, cancel_futures=True)
+            chores.next_checkpoint = now + self._settings.checkpoint_interval_s
+        if now >= chores.next_prune:
+            self._prune_events()
+            chores.next_prune = now + EVENT_PRUNE_INTERVAL_S
+
+    def close(self) -> None:
+        """The last checkpoint; the compute thread ends."""
+        self.checkpoint()
+        self._compute.shutdown(wait=False, cancel_futures=True)
 
     def submit(self, command: OperatorCommand) -> None:
         """An operator command for the next tick (from any adapter running on the event loop)."""
@@ -157,7 +173,7 @@ class Engine:
         self.state = self.control.apply(commands.controls, self.state, self._parameters)
         heartbeat_lost = self._supervise_heartbeat(now, port_events)
         inputs = self._table.inputs(now)
-        wall = time.time()
+        wall = self.wall_clock()
         identities = [self._table.identity(i) for i in range(self._parameters.pack_count)]
         admission = self.admission.step(identities, self._previous, dt_s, commands.admits, wall)
         if admission.swapped:
