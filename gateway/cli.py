@@ -1,5 +1,5 @@
 """The `bms-gateway` command line: run, simulate, registers, check-config, cell fit, replay, events, ack, reset,
-report, health and the OPC UA helpers."""
+report, health, replay-can and the OPC UA helpers."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from gateway.offline_commands import add_offline_commands, run_offline_command
 from gateway.opcua_nodeset_command import OPCUA_NODESET_COMMAND, add_opcua_nodeset_command, run_opcua_nodeset_command
 from gateway.opcua_user_command import OPCUA_USER_COMMAND, add_opcua_user_command, run_opcua_user_command
 from gateway.operator_cli import COMMAND_NAMES, add_operator_commands, run_operator_command
+from gateway.replay_can_command import REPLAY_CAN_COMMAND, add_replay_can_command, run_replay_can_command
 from gateway.report.command import REPORT_COMMAND, add_report_command, run_report_command
 from gateway.settings import GatewaySettings
 
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     add_opcua_nodeset_command(commands)
     add_report_command(commands)
     add_health_command(commands)
+    add_replay_can_command(commands)
     return parser
 
 
@@ -77,13 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_report_command(arguments)
         if arguments.command == HEALTH_COMMAND:
             return run_health_command(arguments)
+        if arguments.command == REPLAY_CAN_COMMAND:
+            configure_logging("WARNING", "text")
+            return run_replay_can_command(arguments)
         settings = _settings_for(arguments)
         configure_logging(settings.log_level, settings.log_format)
         if arguments.command == "registers":
             return _registers(settings, arguments.format)
         if arguments.command == "simulate":
-            return _run_async(_simulate(_simulation_overrides(settings, arguments)))
-        return _run_async(_run(settings))
+            return run_async(_simulate(_simulation_overrides(settings, arguments)))
+        return run_async(_run(settings))
     except GatewayError as error:
         print(f"bms-gateway: {error}", file=sys.stderr)
         return 2
@@ -150,7 +155,7 @@ def _registers(settings: GatewaySettings, output_format: str) -> int:
     return 0
 
 
-def _run_async(coroutine: Coroutine[Any, Any, int]) -> int:
+def run_async(coroutine: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
     except ImportError:

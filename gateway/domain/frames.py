@@ -12,3 +12,11 @@ class CanFrame:
     data: bytes
     timestamp: float
     is_extended_id: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedFrame:
+    """A frame of a recorded log, on one of the site's buses."""
+
+    time_s: float  # since the log's first frame
+    frame: CanFrame
