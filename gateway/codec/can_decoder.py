@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import cantools
@@ -39,8 +39,9 @@ class FrameDecoder:
     """Decodes the frames of one bus, for every protocol spoken on it, in one direction."""
 
     def __init__(self, protocols: Iterable[PackProtocol], direction: Direction = "from_pack") -> None:
+        self._direction = direction
         self._routes: dict[int, _Route] = {}
-        self._masks: list[int] = []
+        self._keys: dict[tuple[str, int], Callable[[int], int]] = {}
         for protocol in protocols:
             counters = CounterTracker(protocol.max_counter_step)
             for binding in protocol.messages.values():
@@ -53,13 +54,12 @@ class FrameDecoder:
                                                 f"{existing.protocol.name}",
                                                 "put packs of these protocols on different buses")])
                 self._routes[binding.base_frame_id] = _Route(protocol, binding, counters)
-            if ~protocol.node_mask not in self._masks:
-                self._masks.append(~protocol.node_mask)
+            self._keys.setdefault(protocol.routing, protocol.route_key)
 
     def decode(self, frame: CanFrame) -> DecodedFrame:
         route = None
-        for mask in self._masks:
-            route = self._routes.get(frame.arbitration_id & mask)
+        for route_key in self._keys.values():
+            route = self._routes.get(route_key(frame.arbitration_id))
             if route is not None:
                 break
         if route is None:
@@ -68,17 +68,19 @@ class FrameDecoder:
         data = frame.data
         if len(data) != binding.length:
             raise FrameRejected("bad_length", f"{binding.name}: {len(data)} bytes")
-        if frame_crc(frame.arbitration_id, data, protocol.crc_byte) != data[protocol.crc_byte]:
+        protected = protocol.counter_signal is not None
+        if protected and frame_crc(frame.arbitration_id, data, protocol.crc_byte) != data[protocol.crc_byte]:
             raise FrameRejected("bad_crc", binding.name)
         try:
             signals = binding.message.decode(data, decode_choices=False, scaling=True)
         except (cantools.database.DecodeError, ValueError, KeyError) as error:
             raise FrameRejected("decode_error", f"{binding.name}: {error}") from error
-        route.counters.check(frame.arbitration_id, int(signals[protocol.counter_signal]))
+        if protocol.counter_signal is not None:
+            route.counters.check(frame.arbitration_id, int(signals[protocol.counter_signal]))
         bindings = binding.bindings
         values = tuple(
             FieldValue(bound.field, bound.index, float(value))
             for name, value in signals.items()
             if (bound := bindings.get(name)) is not None
         )
-        return DecodedFrame(frame.arbitration_id & protocol.node_mask, binding.name, values)
+        return DecodedFrame(protocol.node_of(frame.arbitration_id, self._direction), binding.name, values)

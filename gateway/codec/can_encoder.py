@@ -33,16 +33,20 @@ class FrameEncoder:
         return self._protocol
 
     def encode_message(self, message: str, node_address: int, signals: Mapping[str, float]) -> EncodedFrame:
-        """Encode one frame from raw signal values; counter and CRC are filled in here."""
+        """Encode one frame (or, for J1939, one message up to 1785 bytes) from raw signal values; counter, CRC and
+        the binding's constants are filled in here."""
         binding = self._protocol.messages[message]
-        arbitration_id = self._protocol.frame_id(message, node_address)
+        protocol = self._protocol
+        arbitration_id = protocol.frame_id(message, node_address)
+        values = dict(binding.constants) | dict(signals)
+        if protocol.counter_signal is None or protocol.crc_signal is None:
+            return EncodedFrame(arbitration_id, bytes(binding.message.encode(values, scaling=True, strict=False)))
         counter = self._counters.get(arbitration_id, -1) + 1
         self._counters[arbitration_id] = counter % COUNTER_MODULO
-        values = dict(signals)
-        values[self._protocol.counter_signal] = counter % COUNTER_MODULO
-        values[self._protocol.crc_signal] = 0
+        values[protocol.counter_signal] = counter % COUNTER_MODULO
+        values[protocol.crc_signal] = 0
         data = bytearray(binding.message.encode(values, scaling=True, strict=False))
-        data[self._protocol.crc_byte] = frame_crc(arbitration_id, bytes(data), self._protocol.crc_byte)
+        data[protocol.crc_byte] = frame_crc(arbitration_id, bytes(data), protocol.crc_byte)
         return EncodedFrame(arbitration_id, bytes(data))
 
     def encode_fields(

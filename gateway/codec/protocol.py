@@ -6,7 +6,7 @@ Parsed once at start into one neutral model; decoders and encoders are compiled 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +19,12 @@ from gateway.domain.measurement import ArrayField, BoundField, CommandKind, pars
 from gateway.errors import MappingError, Problem
 
 Direction = Literal["from_pack", "to_pack"]
+# node_bits: the pack's node address in the identifier's low bits (bmsgw-ref-v1);
+# j1939: SAE J1939 identifiers, a pack is its source address, priority ignored, PDU1 messages to it carry its address
+# as destination and the gateway's as source (docs/j1939.md)
+Addressing = Literal["node_bits", "j1939"]
+J1939_PRIORITY_MASK = 0x1C000000
+J1939_PDU_FORMAT_PDU2 = 240
 
 
 class _IndexedSignals(BaseModel):
@@ -33,6 +39,7 @@ class _MessageSpec(BaseModel):
     command: CommandKind | None = None
     signals: dict[str, str] = Field(default_factory=dict)
     indexed_signals: list[_IndexedSignals] = Field(default_factory=list)
+    constants: dict[str, float] = Field(default_factory=dict)  # signals sent with a fixed value (a requested PGN)
 
 
 class _IntegritySpec(BaseModel):
@@ -47,8 +54,10 @@ class _BindingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     protocol: str
     dbc: str
-    node_address_bits: int = Field(ge=0, le=16)
-    integrity: _IntegritySpec
+    addressing: Addressing = "node_bits"
+    node_address_bits: int = Field(default=8, ge=0, le=16)
+    gateway_address: int = Field(default=0xF9, ge=0, le=253)  # j1939: the gateway's source address
+    integrity: _IntegritySpec | None = None
     messages: dict[str, _MessageSpec]
 
 
@@ -70,24 +79,58 @@ class MessageBinding:
     multiplexer_signal: str | None
     bindings: dict[str, SignalBinding]
     message: Any  # cantools Message: typed Any because cantools ships no type information
+    constants: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PackProtocol:
     name: str
     node_address_bits: int
-    counter_signal: str
-    crc_signal: str
+    counter_signal: str | None  # None: the protocol has no rolling counter and CRC (J1939)
+    crc_signal: str | None
     crc_byte: int
     max_counter_step: int
     messages: dict[str, MessageBinding]
+    addressing: Addressing = "node_bits"
+    gateway_address: int = 0xF9
 
     @property
     def node_mask(self) -> int:
         return (1 << self.node_address_bits) - 1
 
+    @property
+    def routing(self) -> tuple[Addressing, int]:
+        """Protocols with equal routing find their messages by the same `route_key`."""
+        return self.addressing, self.node_address_bits
+
+    def route_key(self, arbitration_id: int) -> int:
+        """What of an identifier selects the message: without the pack's address (source, or a PDU1 message's
+        destination) and the J1939 priority."""
+        if self.addressing == "j1939":
+            key = arbitration_id & ~(J1939_PRIORITY_MASK | 0xFF) & 0x1FFFFFFF
+            return key & ~0xFF00 if (key >> 16) & 0xFF < J1939_PDU_FORMAT_PDU2 else key
+        return arbitration_id & ~self.node_mask & 0x1FFFFFFF
+
+    def is_pdu1(self, base_frame_id: int) -> bool:
+        return self.addressing == "j1939" and (base_frame_id >> 16) & 0xFF < J1939_PDU_FORMAT_PDU2
+
     def frame_id(self, message: str, node_address: int) -> int:
-        return self.messages[message].base_frame_id | (node_address & self.node_mask)
+        binding = self.messages[message]
+        base = binding.base_frame_id
+        if self.addressing == "j1939":
+            base |= int(binding.message.frame_id) & J1939_PRIORITY_MASK
+            if self.is_pdu1(base):  # to the pack: its address as destination, ours as source
+                return (base & ~0xFFFF) | ((node_address & 0xFF) << 8) | self.gateway_address
+            return base | (node_address & 0xFF)
+        return base | (node_address & self.node_mask)
+
+    def node_of(self, arbitration_id: int, direction: Direction) -> int:
+        """The pack an identifier belongs to: its source address, or for a PDU1 command its destination."""
+        if self.addressing == "j1939":
+            if direction == "to_pack" and self.is_pdu1(arbitration_id):
+                return (arbitration_id >> 8) & 0xFF
+            return arbitration_id & 0xFF
+        return arbitration_id & self.node_mask
 
     def command_message(self, kind: CommandKind) -> MessageBinding:
         for binding in self.messages.values():
@@ -111,8 +154,11 @@ def load_protocol(mappings_dir: Path, name: str) -> PackProtocol:
 def _compile(spec: _BindingSpec, database: Any, path: Path) -> PackProtocol:
     problems: list[Problem] = []
     messages: dict[str, MessageBinding] = {}
-    node_mask = (1 << spec.node_address_bits) - 1
-    framing = {spec.integrity.counter_signal, spec.integrity.crc_signal}
+    j1939 = spec.addressing == "j1939"
+    node_bits = 8 if j1939 else spec.node_address_bits
+    node_mask = (1 << node_bits) - 1
+    integrity = spec.integrity
+    framing = {integrity.counter_signal, integrity.crc_signal} if integrity is not None else set()
     crc_byte = -1
     for name, message_spec in spec.messages.items():
         key = f"messages.{name}"
@@ -122,9 +168,11 @@ def _compile(spec: _BindingSpec, database: Any, path: Path) -> PackProtocol:
             problems.append(Problem(str(path), key, "no such message in the DBC",
                                     "add it to the DBC or remove it from the binding"))
             continue
-        if message.frame_id & node_mask:
-            problems.append(Problem(str(path), key, "frame id has node-address bits set in the DBC",
-                                    "define the message with node address 0"))
+        base_frame_id = message.frame_id & ~J1939_PRIORITY_MASK if j1939 else message.frame_id
+        if base_frame_id & node_mask or (j1939 and (base_frame_id >> 16) & 0xFF < J1939_PDU_FORMAT_PDU2
+                                         and base_frame_id & 0xFF00):
+            problems.append(Problem(str(path), key, "frame id has address bits set in the DBC",
+                                    "define the message with source (and destination) address 0"))
         signals = {signal.name: signal for signal in message.signals}
         multiplexer = next((s.name for s in message.signals if s.is_multiplexer), None)
         missing_framing = framing - signals.keys()
@@ -132,12 +180,13 @@ def _compile(spec: _BindingSpec, database: Any, path: Path) -> PackProtocol:
             problems.append(Problem(str(path), key, f"lacks integrity signals {sorted(missing_framing)}",
                                     "every frame needs the counter and CRC signals"))
             continue
-        crc_signal = signals[spec.integrity.crc_signal]
-        if crc_signal.length != 8 or crc_signal.start % 8:
-            problems.append(Problem(str(path), key, "CRC signal is not one whole byte",
-                                    "place an 8-bit CRC signal on a byte boundary"))
-            continue
-        crc_byte = crc_signal.start // 8
+        if integrity is not None:
+            crc_signal = signals[integrity.crc_signal]
+            if crc_signal.length != 8 or crc_signal.start % 8:
+                problems.append(Problem(str(path), key, "CRC signal is not one whole byte",
+                                        "place an 8-bit CRC signal on a byte boundary"))
+                continue
+            crc_byte = crc_signal.start // 8
         bindings: dict[str, SignalBinding] = {}
         for signal_name, field_name in message_spec.signals.items():
             signal = signals.get(signal_name)
@@ -146,12 +195,12 @@ def _compile(spec: _BindingSpec, database: Any, path: Path) -> PackProtocol:
                                         "correct the signal name"))
                 continue
             try:
-                field = parse_bound_field(field_name)
+                bound_field = parse_bound_field(field_name)
             except ValueError as error:
                 problems.append(Problem(str(path), f"{key}.signals.{signal_name}", str(error),
                                         "bind the signal to one of the valid fields"))
                 continue
-            bindings[signal_name] = SignalBinding(signal_name, field, -1, _mux_value(signal))
+            bindings[signal_name] = SignalBinding(signal_name, bound_field, -1, _mux_value(signal))
         for group_index, group in enumerate(message_spec.indexed_signals):
             group_key = f"{key}.indexed_signals[{group_index}]"
             try:
@@ -167,16 +216,23 @@ def _compile(spec: _BindingSpec, database: Any, path: Path) -> PackProtocol:
                 if match:
                     bindings[signal_name] = SignalBinding(signal_name, array_field, int(match.group(1)) - 1,
                                                           _mux_value(signal))
-        unbound = set(signals) - bindings.keys() - framing - {multiplexer}
+        for constant in message_spec.constants:
+            if constant not in signals:
+                problems.append(Problem(str(path), f"{key}.constants.{constant}", "no such signal in the DBC",
+                                        "correct the signal name"))
+        unbound = set(signals) - bindings.keys() - framing - {multiplexer} - message_spec.constants.keys()
         if unbound:
             problems.append(Problem(str(path), key, f"DBC signals not bound: {sorted(unbound)}",
                                     "bind each signal to a field or remove it from the DBC"))
-        messages[name] = MessageBinding(name, message.frame_id, message.length, message_spec.direction,
-                                        message_spec.command, multiplexer, bindings, message)
+        messages[name] = MessageBinding(name, base_frame_id, message.length, message_spec.direction,
+                                        message_spec.command, multiplexer, bindings, message,
+                                        dict(message_spec.constants))
     if problems:
         raise MappingError(problems)
-    return PackProtocol(spec.protocol, spec.node_address_bits, spec.integrity.counter_signal,
-                        spec.integrity.crc_signal, crc_byte, spec.integrity.max_counter_step, messages)
+    return PackProtocol(spec.protocol, node_bits, integrity.counter_signal if integrity else None,
+                        integrity.crc_signal if integrity else None, crc_byte,
+                        integrity.max_counter_step if integrity else 0, messages, spec.addressing,
+                        spec.gateway_address)
 
 
 def _mux_value(signal: Any) -> int | None:
