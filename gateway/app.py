@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import can
@@ -50,6 +50,7 @@ from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.ingest import BusIngest
 from gateway.runtime.inverter_figures import SafeVoltages
 from gateway.runtime.inverter_output import InverterCanOutput
+from gateway.runtime.j1939_link import J1939Link
 from gateway.runtime.loop_lag import LoopLagProbe
 from gateway.runtime.measurements import MeasurementTable
 from gateway.runtime.pack_link import PackLink
@@ -116,6 +117,7 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False) -> Gateway
     counters: list[BusCounters] = []
     ingests: dict[str, BusIngest] = {}
     bus_services: dict[str, CanBusService] = {}
+    wall_clock: list[Callable[[], float]] = [time.time]  # the engine's, once it exists (a replay sets the log's)
     packs_by_bus: defaultdict[str, list[tuple[int, PackSettings]]] = defaultdict(list)
     for index, pack in enumerate(settings.packs):
         packs_by_bus[pack.bus].append((index, pack))
@@ -145,11 +147,19 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False) -> Gateway
         for bus in gateway_buses:
             bus.shutdown()
         raise
+    for bus_name, ingest in ingests.items():
+        spoken = {p.protocol: protocols[p.protocol] for _, p in packs_by_bus[bus_name]}
+        for protocol in (candidate for candidate in spoken.values() if candidate.addressing == "j1939"):
+            sender = bus_services[bus_name].send if bus_name in bus_services else _not_sent
+            J1939Link(ingest, [link for link in links if settings.packs[link.pack_index].bus == bus_name],
+                      [p.id for p in settings.packs], protocol.gateway_address, sender, port.record,
+                      lambda: wall_clock[0]())
     safety = SafetySettings.of(rules, settings.limits.resolved(), settings.balancing)
     engine = Engine(settings.engine, settings.site_name, parameters, rules, table, counters, links, hub, stores,
                     on_tick=timings.observe, safety=safety,
                     admission=admission_gate(settings.admission, parameters.layouts), port=port,
                     heartbeat_reaction=commands.heartbeat_reaction)
+    wall_clock[0] = lambda: engine.wall_clock()
     if not replay:
         services.append(engine)
     if battery_can is not None and not replay:

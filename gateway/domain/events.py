@@ -23,6 +23,9 @@ class EventKind(StrEnum):
     ADMITTED = "admitted"  # a pack passed admission (or an operator admitted it)
     NOT_ADMITTED = "not_admitted"  # a pack failed admission; `detail` gives the reason
     COMMAND = "command"  # any other operator command (`detail` says which)
+    DTC_ACTIVE = "dtc_active"  # a J1939 pack's DM1 lists a trouble code (value: SPN, threshold: FMI)
+    DTC_CLEARED = "dtc_cleared"  # the code left its DM1
+    READDRESSED = "readdressed"  # a J1939 pack claimed another address (value: new, threshold: old) and is followed
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from gateway.domain.measurement import BoundField, CommandKind
 SendFrame = Callable[[int, bytes], bool]
 
 
-@dataclass(frozen=True)
-class PackLink:
+@dataclass
+class PackLink:  # not frozen: a J1939 pack that claims another address is followed there
     pack_index: int
     node_address: int
     encoder: FrameEncoder
