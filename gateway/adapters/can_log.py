@@ -85,8 +85,8 @@ class CanLog:
             return self._channel_map[key]
         if isinstance(channel, str) and channel in self._bus_names:
             return channel
-        if isinstance(channel, int) and 1 <= channel <= len(self._bus_names):
-            return self._bus_names[channel - 1]
+        if isinstance(channel, int) and 0 <= channel < len(self._bus_names):
+            return self._bus_names[channel]  # python-can's ASC/BLF readers count from 0: file channel 1 is bus 1
         if len(self._bus_names) == 1:
             return self._bus_names[0]
         raise ConfigError([Problem(str(self.path), f"channel {channel!r}", "matches no bus of the site",

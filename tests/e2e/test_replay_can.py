@@ -112,3 +112,17 @@ def test_a_channel_that_matches_no_bus_names_the_mapping_fix(tmp_path: Path) -> 
     mapped = replay(str(log), "--config", str(site), "--bus", "can7=packs")
     assert mapped.returncode == 0, mapped.stderr
     assert "1 frames" in mapped.stdout
+
+
+def test_asc_channels_map_to_buses_by_position(tmp_path: Path) -> None:
+    """An .asc's channel 1 is the first [[buses]] entry, channel 2 the second (python-can reads them 0-based)."""
+    from gateway.adapters.can_log import CanLog
+
+    log = tmp_path / "two.asc"
+    with can.ASCWriter(str(log)) as writer:
+        for channel, arbitration_id in ((0, 0x100), (1, 0x200)):
+            writer.on_message_received(can.Message(timestamp=1.0 + channel, arbitration_id=arbitration_id,
+                                                   data=b"\x01", channel=channel))
+    frames = list(CanLog(log, ["packs", "trucks"]).frames())
+    assert [(f.frame.bus, f.frame.arbitration_id) for f in frames] == [("packs", 0x100), ("trucks", 0x200)]
+    assert " 1 " in log.read_text().splitlines()[-2]  # the file itself numbers the first bus 1
