@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import sys
@@ -11,11 +10,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import can
 
 from gateway import __version__
 from gateway.adapters.can_bus import CanBusService, open_bus
+from gateway.adapters.can_recorder import CanRecorder
 from gateway.adapters.command_queue import CommandQueue
 from gateway.adapters.event_log import EventLog, WriteCounts
 from gateway.adapters.modbus_server import ModbusOutput
@@ -81,12 +82,13 @@ class Gateway:
     ingests: Mapping[str, BusIngest] = field(default_factory=dict)  # by bus name
 
 
-def build_gateway(settings: GatewaySettings, *, replay: bool = False) -> Gateway:
+def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_path: Path | None = None) -> Gateway:
     """Load every mapping, then open buses and the store; raises MappingError/AdapterError with a clear text.
 
     Mappings are all validated before anything is opened, so a bad file leaves nothing behind. `replay`: no bus is
     opened and the engine is not a service: a log player feeds `Gateway.ingests` and advances `Gateway.engine`
-    (gateway/replay_can_command.py); the inverter output and the simulator are left out.
+    (gateway/replay_can_command.py); the inverter output and the simulator are left out. `record_path`: every bus's
+    frames, received and sent, are recorded there (`bms-gateway run --record`, gateway/adapters/can_recorder.py).
     """
     protocols: dict[str, PackProtocol] = {}
     models: dict[str, CellModel] = {}
@@ -121,7 +123,10 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False) -> Gateway
     packs_by_bus: defaultdict[str, list[tuple[int, PackSettings]]] = defaultdict(list)
     for index, pack in enumerate(settings.packs):
         packs_by_bus[pack.bus].append((index, pack))
+    can_recorder: CanRecorder | None = None
     try:
+        if record_path is not None and not replay:
+            can_recorder = CanRecorder(record_path, [b.name for b in settings.buses])
         for bus_settings in settings.buses:
             bus_packs = packs_by_bus[bus_settings.name]
             bus_protocols = {p.protocol for _, p in bus_packs}
@@ -135,7 +140,7 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False) -> Gateway
                 continue
             bus = open_bus(bus_settings)
             gateway_buses.append(bus)
-            service = CanBusService(bus_settings, bus, ingest.counters, ingest.handle)
+            service = CanBusService(bus_settings, bus, ingest.counters, ingest.handle, can_recorder)
             services.append(service)
             bus_services[bus_settings.name] = service
             links += [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
@@ -146,6 +151,8 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False) -> Gateway
     except BaseException:
         for bus in gateway_buses:
             bus.shutdown()
+        if can_recorder is not None:
+            can_recorder.close()
         raise
     for bus_name, ingest in ingests.items():
         spoken = {p.protocol: protocols[p.protocol] for _, p in packs_by_bus[bus_name]}
@@ -306,9 +313,11 @@ async def run_gateway(gateway: Gateway, stop: asyncio.Event) -> None:
     except* _Stopped:
         log.info("stopped")
     finally:
-        for bus in gateway.buses:
-            with contextlib.suppress(can.CanError):
-                bus.shutdown()
+        for service in gateway.services:
+            if isinstance(service, CanBusService):  # the bus open now: the one built, or a reopened one
+                service.close()
+                if service.recorder is not None:  # shared by the buses; closing again does nothing
+                    service.recorder.close()
         if gateway.store is not None:
             gateway.store.close()
         if gateway.stores is not None:

@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the gateway (the built-in demo without --config)")
     run.add_argument("--config", type=Path, help="site configuration (TOML)")
+    run.add_argument("--record", type=Path, metavar="FILE",
+                     help="record every bus's frames, received and sent, into FILE: .log (candump), .asc or .blf")
     simulate = commands.add_parser("simulate", help="play simulated packs on a CAN bus")
     simulate.add_argument("--config", type=Path, help="configuration whose [simulation] section to play "
                           "(default: the demo's packs)")
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _registers(settings, arguments.format)
         if arguments.command == "simulate":
             return run_async(_simulate(_simulation_overrides(settings, arguments)))
-        return run_async(_run(settings))
+        return run_async(_run(settings, arguments.record))
     except GatewayError as error:
         print(f"bms-gateway: {error}", file=sys.stderr)
         return 2
@@ -171,11 +173,11 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run(settings: GatewaySettings) -> int:
+async def _run(settings: GatewaySettings, record_path: Path | None = None) -> int:
     from gateway.app import build_gateway, run_gateway
 
     stop = _stop_on_signals()
-    gateway = build_gateway(settings)
+    gateway = build_gateway(settings, record_path=record_path)
     await run_gateway(gateway, stop)
     return 0
 

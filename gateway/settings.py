@@ -51,6 +51,12 @@ class BusSettings(_Section):
     receive_own_messages: bool = False
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     queue_size: int = Field(default=65_536, ge=64, description="bounded receive queue; oldest dropped")
+    reconnect_initial_delay_s: float = Field(default=0.5, gt=0.0, le=60.0,
+                                             description="wait before reopening a lost bus; doubles per failed try")
+    reconnect_max_delay_s: float = Field(default=30.0, gt=0.0, le=3600.0,
+                                         description="longest wait between tries; a bus up this long starts over")
+    reconnect_jitter_ratio: float = Field(default=0.0, ge=0.0, le=1.0,
+                                          description="each wait shortened by up to this fraction, at random")
 
 
 class PackSettings(_Section):

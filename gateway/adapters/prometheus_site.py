@@ -46,6 +46,20 @@ _BUS_COUNTERS: tuple[tuple[str, str, Callable[[BusStatistics], int]], ...] = (
     ("bmsgw_can_frames_dropped", "CAN frames dropped because the receive queue was full.",
      lambda b: b.frames_dropped_queue_full),
     ("bmsgw_can_frames_sent", "CAN frames written to the bus.", lambda b: b.frames_sent),
+    ("bmsgw_can_error_frames", "CAN error frames received (bus errors reported by the controller).",
+     lambda b: b.error_frames),
+    ("bmsgw_can_bus_failures", "Times the bus was lost (interface error or bus-off) and closed.",
+     lambda b: b.failures),
+    ("bmsgw_can_bus_off", "Times the bus's controller went bus-off.", lambda b: b.bus_off),
+    ("bmsgw_can_bus_reconnects", "Times a lost bus was opened again.", lambda b: b.reconnects),
+)
+_BUS_GAUGES: tuple[tuple[str, str, Callable[[BusStatistics], float]], ...] = (
+    ("bmsgw_can_bus_up", "1 while the bus is open, 0 while a lost bus waits to be reopened.",
+     lambda b: float(b.up)),
+    ("bmsgw_can_bus_state", "Controller error state as error frames (or, for bus-off, the interface) report it: "
+     "0 error-active, 1 error-passive, 2 bus-off.", lambda b: float(b.error_state)),
+    ("bmsgw_can_bus_last_change_timestamp_seconds", "Unix time the bus last went up or down or changed error state.",
+     lambda b: b.state_changed_wall_time),
 )
 
 
@@ -60,6 +74,11 @@ def bus_families(buses: Sequence[BusStatistics]) -> Iterator[Metric]:
         for bus in buses:
             counter.add_metric([bus.bus], getter(bus))
         yield counter
+    for name, documentation, gauge_getter in _BUS_GAUGES:
+        gauge = GaugeMetricFamily(name, documentation, labels=["bus"])
+        for bus in buses:
+            gauge.add_metric([bus.bus], gauge_getter(bus))
+        yield gauge
     rejected = CounterMetricFamily(
         "bmsgw_can_frames_rejected", "CAN frames rejected by decoding or integrity checks.",
         labels=["bus", "reason"],

@@ -219,6 +219,13 @@ class BusStatistics:
     frames_rejected: Mapping[str, int]
     frames_dropped_queue_full: int
     frames_sent: int
+    up: bool = True  # the bus is open; False while a lost bus waits to be reopened
+    error_state: int = 0  # 0 error-active, 1 error-passive, 2 bus-off (gateway.runtime.bus_counters.BusErrorState)
+    error_frames: int = 0
+    failures: int = 0  # times the bus was lost
+    bus_off: int = 0  # of those, times the controller went bus-off
+    reconnects: int = 0  # times a lost bus was opened again
+    state_changed_wall_time: float = math.nan  # Unix time of the last change of `up` or `error_state`
 
 
 @dataclass(frozen=True, slots=True)

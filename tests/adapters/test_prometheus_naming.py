@@ -30,7 +30,7 @@ DIMENSIONLESS_GAUGES = {  # reviewed: a count, an enum state, a flag or a bit ma
     "bmsgw_pack_admission_status", "bmsgw_pack_admission_reasons", "bmsgw_pack_disconnect_requested",
     "bmsgw_pack_balancing_enabled", "bmsgw_pack_balancing_mask", "bmsgw_pack_alarm_active",
     "bmsgw_pack_alarm_severity", "bmsgw_pack_alarm_latched", "bmsgw_pack_alarm_unacknowledged",
-    "bmsgw_pack_request",
+    "bmsgw_pack_request", "bmsgw_can_bus_up", "bmsgw_can_bus_state",
 }
 
 

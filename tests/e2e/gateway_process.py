@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,8 @@ class GatewayProcess:
     register_map: RegisterMap
 
     @classmethod
-    def start(cls, tmp: Path, config: Path | None = None, extra_env: dict[str, str] | None = None
-              ) -> GatewayProcess:
+    def start(cls, tmp: Path, config: Path | None = None, extra_env: dict[str, str] | None = None,
+              arguments: Sequence[str] = ()) -> GatewayProcess:
         ports = free_tcp_port(), free_tcp_port(), free_tcp_port()
         truth = tmp / "truth.jsonl"
         log = tmp / "gateway.log"
@@ -54,7 +54,7 @@ class GatewayProcess:
             "BMSGW_OPCUA__SECURITY__ANONYMOUS": "true",  # read_opcua below connects anonymously
         })
         env.update(extra_env or {})
-        command = [sys.executable, "-m", "gateway", "run"] + (["--config", str(config)] if config else [])
+        command = [sys.executable, "-m", "gateway", "run", *(["--config", str(config)] if config else []), *arguments]
         with log.open("w") as log_handle:  # the child keeps its own copy of the descriptor
             process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                        stderr=log_handle, text=True, cwd=tmp)
