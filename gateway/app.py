@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -48,7 +48,7 @@ from gateway.runtime.condition_catalogue import ConditionSpec, condition_catalog
 from gateway.runtime.engine import Engine, EngineStores
 from gateway.runtime.health import GatewayHealth
 from gateway.runtime.hub import SnapshotHub
-from gateway.runtime.ingest import BusIngest
+from gateway.runtime.ingest import BusIngest, FrameSink
 from gateway.runtime.inverter_figures import SafeVoltages
 from gateway.runtime.inverter_output import InverterCanOutput
 from gateway.runtime.j1939_link import J1939Link
@@ -74,19 +74,18 @@ class Gateway:
     settings: GatewaySettings
     hub: SnapshotHub
     services: list[Service]
-    buses: list[can.BusABC] = field(default_factory=list)
     store: StateStore | None = None
     stores: EngineStores | None = None
     trend_log: TrendLog | None = None
     engine: Engine | None = None
-    ingests: Mapping[str, BusIngest] = field(default_factory=dict)  # by bus name
+    receivers: Mapping[str, FrameSink] = field(default_factory=dict)  # by bus name: where its frames go
 
 
 def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_path: Path | None = None) -> Gateway:
     """Load every mapping, then open buses and the store; raises MappingError/AdapterError with a clear text.
 
     Mappings are all validated before anything is opened, so a bad file leaves nothing behind. `replay`: no bus is
-    opened and the engine is not a service: a log player feeds `Gateway.ingests` and advances `Gateway.engine`
+    opened and the engine is not a service: a log player feeds `Gateway.receivers` and advances `Gateway.engine`
     (gateway/replay_can_command.py); the inverter output and the simulator are left out. `record_path`: every bus's
     frames, received and sent, are recorded there (`bms-gateway run --record`, gateway/adapters/can_recorder.py).
     """
@@ -119,7 +118,8 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
     counters: list[BusCounters] = []
     ingests: dict[str, BusIngest] = {}
     bus_services: dict[str, CanBusService] = {}
-    wall_clock: list[Callable[[], float]] = [time.time]  # the engine's, once it exists (a replay sets the log's)
+    receivers: dict[str, FrameSink] = {}  # what each bus's frames go to: its ingest, or a link layer in front
+    j1939_links: dict[str, J1939Link] = {}
     packs_by_bus: defaultdict[str, list[tuple[int, PackSettings]]] = defaultdict(list)
     for index, pack in enumerate(settings.packs):
         packs_by_bus[pack.bus].append((index, pack))
@@ -132,15 +132,21 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
             bus_protocols = {p.protocol for _, p in bus_packs}
             decoder = FrameDecoder(protocols[name] for name in bus_protocols)
             ingest = BusIngest(bus_settings.name, decoder, {p.node_address: i for i, p in bus_packs}, table)
-            ingests[bus_settings.name] = ingest
+            ingests[bus_settings.name] = receivers[bus_settings.name] = ingest
+            j1939 = [protocols[name] for name in bus_protocols if protocols[name].addressing == "j1939"]
+            if j1939:
+                link_layer = J1939Link(ingest, [p.id for p in settings.packs], j1939[0].gateway_address, port.record)
+                j1939_links[bus_settings.name] = receivers[bus_settings.name] = link_layer
             counters.append(ingest.counters)
             encoders = {name: FrameEncoder(protocols[name]) for name in bus_protocols}
             if replay:  # the log plays the buses: nothing is opened, and what the engine sends goes nowhere
+                ingest.counters.up = True
                 links += [PackLink(i, p.node_address, encoders[p.protocol], _not_sent) for i, p in bus_packs]
                 continue
             bus = open_bus(bus_settings)
             gateway_buses.append(bus)
-            service = CanBusService(bus_settings, bus, ingest.counters, ingest.handle, can_recorder)
+            service = CanBusService(bus_settings, bus, ingest.counters, receivers[bus_settings.name].handle,
+                                    can_recorder)
             services.append(service)
             bus_services[bus_settings.name] = service
             links += [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
@@ -154,19 +160,15 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
         if can_recorder is not None:
             can_recorder.close()
         raise
-    for bus_name, ingest in ingests.items():
-        spoken = {p.protocol: protocols[p.protocol] for _, p in packs_by_bus[bus_name]}
-        for protocol in (candidate for candidate in spoken.values() if candidate.addressing == "j1939"):
-            sender = bus_services[bus_name].send if bus_name in bus_services else _not_sent
-            J1939Link(ingest, [link for link in links if settings.packs[link.pack_index].bus == bus_name],
-                      [p.id for p in settings.packs], protocol.gateway_address, sender, port.record,
-                      lambda: wall_clock[0]())
     safety = SafetySettings.of(rules, settings.limits.resolved(), settings.balancing)
     engine = Engine(settings.engine, settings.site_name, parameters, rules, table, counters, links, hub, stores,
                     on_tick=timings.observe, safety=safety,
                     admission=admission_gate(settings.admission, parameters.layouts), port=port,
                     heartbeat_reaction=commands.heartbeat_reaction)
-    wall_clock[0] = lambda: engine.wall_clock()
+    for bus_name, link_layer in j1939_links.items():
+        link_layer.attach([link for link in links if settings.packs[link.pack_index].bus == bus_name],
+                          bus_services[bus_name].send if bus_name in bus_services else _not_sent,
+                          lambda: engine.wall_clock())
     if not replay:
         services.append(engine)
     if battery_can is not None and not replay:
@@ -183,7 +185,7 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
     if settings.simulation.enabled and not replay:
         services.append(_SimulationService(settings))
     health.services = services
-    return Gateway(settings, hub, services, gateway_buses, store, stores, trend_log, engine, ingests)
+    return Gateway(settings, hub, services, store, stores, trend_log, engine, receivers)
 
 
 def inverter_output(settings: GatewaySettings, hub: SnapshotHub, layout: BatteryCanLayout,

@@ -113,7 +113,7 @@ async def _replay(arguments: argparse.Namespace) -> int:
             if writer is not None and hub.latest is not None:
                 writer.maybe_write(log_time_s, hub.latest)
 
-        player = LogPlayer(log.frames(), gateway.ingests, gateway.engine, period_s=1.0 / settings.engine.tick_hz,
+        player = LogPlayer(log.frames(), gateway.receivers, gateway.engine, period_s=1.0 / settings.engine.tick_hz,
                            speed=arguments.speed, start_wall_time=lambda: log.start_wall_time, on_tick=after_tick)
         gateway.services.append(player)
         stop = asyncio.Event()
@@ -124,7 +124,7 @@ async def _replay(arguments: argparse.Namespace) -> int:
             raise group.exceptions[0] from None
         finally:
             waiter.cancel()
-        _print_summary(arguments.file, log, player.log_time_s, hub.latest, gateway, store if arguments.store else None)
+        _print_summary(arguments.file, log, player.log_time_s, hub.latest, store if arguments.store else None)
     return 0
 
 
@@ -158,7 +158,7 @@ def _number(value: float) -> str:
     return "" if math.isnan(value) else f"{value:.6g}"
 
 
-def _print_summary(path: Path, log: CanLog, log_time_s: float, snapshot: GatewaySnapshot | None, gateway: object,
+def _print_summary(path: Path, log: CanLog, log_time_s: float, snapshot: GatewaySnapshot | None,
                    store: Path | None) -> None:
     counts = log.counts
     print(f"{path}: {counts.frames} frames over {log_time_s:.1f} s of log time "

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gateway.config_loader import load_settings
+from gateway.settings import GatewaySettings
 
 
 def simulated_packs(name: str, pack_ids: Sequence[str], faults: Mapping[str, str] | None = None) -> str:
@@ -19,3 +23,11 @@ def simulated_packs(name: str, pack_ids: Sequence[str], faults: Mapping[str, str
         fault = f"\nfaults = {faults[pack_id]}" if pack_id in faults else ""
         lines.append(f'[[simulation.packs]]\nnode_address = {n}\nbus = "bus"\nserial_number = {999 + n}{fault}')
     return "\n".join(lines) + "\n"
+
+
+def site_in(directory: Path, toml: str) -> GatewaySettings:
+    """The site of `toml`, written to `directory`/site.toml, with its store in `directory`."""
+    config = directory / "site.toml"
+    config.write_text(toml)
+    loaded = load_settings(config)
+    return loaded.model_copy(update={"store": loaded.store.model_copy(update={"path": directory / "s.sqlite"})})

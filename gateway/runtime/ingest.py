@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from gateway.codec.can_decoder import FrameDecoder
 from gateway.domain.frames import CanFrame
@@ -12,6 +13,12 @@ from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.measurements import MeasurementTable
 
 log = logging.getLogger(__name__)
+
+
+class FrameSink(Protocol):
+    """Where a bus's frames go: its ingest, or a link layer in front of it (runtime/j1939_link.py)."""
+
+    def handle(self, frame: CanFrame, now: float) -> None: ...
 
 
 class BusIngest:
@@ -23,7 +30,6 @@ class BusIngest:
         self._table = table
         self._reported: set[str] = set()
         self._standard_taps: dict[int, Callable[[float], None]] = {}
-        self._front: Callable[[CanFrame, float], None] = self.decode
 
     def tap_standard(self, arbitration_id: int, seen: Callable[[float], None]) -> None:
         """Call `seen(now)` for every 11-bit frame with this identifier (a peer's keep-alive) instead of decoding it."""
@@ -33,14 +39,7 @@ class BusIngest:
         """The pack at node `old` talks from `new` from now on (a J1939 address claim)."""
         self._pack_of_node[new] = self._pack_of_node.pop(old)
 
-    def put_in_front(self, link_layer: Callable[[CanFrame, float], None]) -> None:
-        """Every frame goes to `link_layer` first (J1939: transport protocol, DM1, claims); it calls `decode`."""
-        self._front = link_layer
-
     def handle(self, frame: CanFrame, now: float) -> None:
-        self._front(frame, now)
-
-    def decode(self, frame: CanFrame, now: float) -> None:
         """Decode one frame into the measurement table, or count why not."""
         self.counters.received += 1
         if not frame.is_extended_id and (tap := self._standard_taps.get(frame.arbitration_id)) is not None:

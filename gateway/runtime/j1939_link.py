@@ -13,6 +13,7 @@ Everything else goes to the ingest unchanged.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from gateway.codec.j1939.address_claim import AddressChange, AddressClaimTracker, ClaimChange, J1939Name
@@ -33,24 +34,31 @@ EventSink = Callable[[BmsEvent], None]
 
 
 class J1939Link:
-    def __init__(self, ingest: BusIngest, links: Sequence[PackLink], pack_ids: Sequence[str], gateway_address: int,
-                 send: SendFrame, record: EventSink, wall_clock: Callable[[], float]) -> None:
+    """The bus's receiver in place of its ingest; `attach` gives it the bus's pack links and sender once they exist
+    (they need the bus service, which needs this receiver)."""
+
+    def __init__(self, ingest: BusIngest, pack_ids: Sequence[str], gateway_address: int, record: EventSink) -> None:
         self._ingest = ingest
-        self._links = {link.node_address: link for link in links}
+        self._links: dict[int, PackLink] = {}
         self._pack_ids = pack_ids
-        self._send = send
+        self._send: SendFrame = _unattached
         self._record = record
-        self._wall_clock = wall_clock
+        self._wall_clock: Callable[[], float] = time.time
         self._transport = TransportReassembler(gateway_address)
         self._claims = AddressClaimTracker()
         self._name_of_pack: dict[int, J1939Name] = {}
         self._active: dict[int, tuple[Dtc, ...]] = {}
         self.counters = ingest.counters
-        ingest.put_in_front(self.handle)
+
+    def attach(self, links: Sequence[PackLink], send: SendFrame, wall_clock: Callable[[], float]) -> None:
+        """The packs on this bus, the way to send on it, and the clock of event times (a replay's is the log's)."""
+        self._links = {link.node_address: link for link in links}
+        self._send = send
+        self._wall_clock = wall_clock
 
     def handle(self, frame: CanFrame, now: float) -> None:
         if not frame.is_extended_id:
-            self._ingest.decode(frame, now)
+            self._ingest.handle(frame, now)
             return
         try:
             self._link_layer(frame, now)
@@ -72,7 +80,7 @@ class J1939Link:
             self._understood()
             self._dm1(identifier.source, frame.data)
         else:
-            self._ingest.decode(frame, now)
+            self._ingest.handle(frame, now)
 
     def _understood(self) -> None:
         self.counters.received += 1
@@ -89,7 +97,7 @@ class J1939Link:
                 continue
             destination = message.destination if is_pdu1(message.pgn) else GLOBAL_ADDRESS
             identifier = J1939Id.for_pgn(message.pgn, message.source, destination, REASSEMBLED_PRIORITY)
-            self._ingest.decode(CanFrame(frame.bus, identifier.arbitration_id, message.payload, frame.timestamp),
+            self._ingest.handle(CanFrame(frame.bus, identifier.arbitration_id, message.payload, frame.timestamp),
                                 now)
 
     def _dm1(self, source: int, data: bytes) -> None:
@@ -113,9 +121,6 @@ class J1939Link:
             self._record(BmsEvent(wall, pack_id, EventKind.DTC_CLEARED, "dm1", Severity.NONE, value=dtc.spn,
                                   threshold=dtc.fmi, detail=_describe(dtc)))
 
-    def active_dtcs(self, pack_index: int) -> tuple[Dtc, ...]:
-        return self._active.get(pack_index, ())
-
     def _follow(self, change: AddressChange) -> None:
         if change.kind is ClaimChange.CLAIMED and change.new_address in self._links:
             self._name_of_pack.setdefault(self._links[change.new_address].pack_index, change.name)
@@ -134,6 +139,10 @@ class J1939Link:
         log.warning("pack %s: %s; followed", pack_id, detail)
         self._record(BmsEvent(self._wall_clock(), pack_id, EventKind.READDRESSED, "address_claim", Severity.WARNING,
                               value=change.new_address, threshold=change.old_address, detail=detail))
+
+
+def _unattached(arbitration_id: int, data: bytes) -> bool:
+    return False
 
 
 def _severity(dm1: Dm1) -> Severity:

@@ -1,4 +1,4 @@
-"""Playing a CAN log through the gateway at the log's own time: frames into the buses' ingest, the engine advanced
+"""Playing a CAN log through the gateway at the log's own time: frames into the buses' receivers, the engine advanced
 every tick period of log time, paced to `speed` x real time (0: as fast as the engine computes).
 
 Because the engine sees the log's clock, not the wall clock, a replay reaches the states the live gateway reached
@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterable, Mapping
 
 from gateway.domain.frames import LoggedFrame
 from gateway.runtime.engine import Engine
-from gateway.runtime.ingest import BusIngest
+from gateway.runtime.ingest import FrameSink
 
 LOG_CLOCK_ORIGIN_S = 1_000.0  # the engine's monotonic time of the log's first frame
 TickObserver = Callable[[float], None]
 
 
 class LogPlayer:
-    def __init__(self, frames: Iterable[LoggedFrame], ingests: Mapping[str, BusIngest], engine: Engine, *,
+    def __init__(self, frames: Iterable[LoggedFrame], receivers: Mapping[str, FrameSink], engine: Engine, *,
                  period_s: float, speed: float, start_wall_time: Callable[[], float | None],
                  on_tick: TickObserver | None = None) -> None:
         self.name = "replay"
@@ -29,7 +29,7 @@ class LogPlayer:
         self.ticks = 0
         self.log_time_s = 0.0
         self._frames = frames
-        self._ingests = ingests
+        self._receivers = receivers
         self._engine = engine
         self._period_s = period_s
         self._speed = speed
@@ -48,7 +48,7 @@ class LogPlayer:
                 while logged.time_s >= next_tick_s:
                     await self._tick(next_tick_s)
                     next_tick_s += self._period_s
-                self._ingests[logged.frame.bus].handle(logged.frame, LOG_CLOCK_ORIGIN_S + logged.time_s)
+                self._receivers[logged.frame.bus].handle(logged.frame, LOG_CLOCK_ORIGIN_S + logged.time_s)
             await self._tick(next_tick_s)
         finally:
             self._engine.close()

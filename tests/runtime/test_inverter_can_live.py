@@ -13,9 +13,9 @@ import can
 from gateway.app import build_gateway, run_gateway
 from gateway.codec.can_encoder import FrameEncoder
 from gateway.codec.protocol import load_protocol
-from gateway.config_loader import load_settings
 from gateway.settings import DEFAULT_MAPPINGS_DIR
 from tests.runtime.test_stale_reaction import measurement
+from tests.sites import site_in
 
 CONFIG = """
 [engine]
@@ -73,10 +73,7 @@ class Inverter:
 
 async def test_inverter_sees_live_limits_then_the_safe_state(tmp_path: Path) -> None:
     stamp = time.monotonic_ns()
-    config = tmp_path / "site.toml"
-    config.write_text(CONFIG.format(packs=f"packs-{stamp}", inverter=f"inverter-{stamp}"))
-    loaded = load_settings(config)
-    settings = loaded.model_copy(update={"store": loaded.store.model_copy(update={"path": tmp_path / "s.sqlite"})})
+    settings = site_in(tmp_path, CONFIG.format(packs=f"packs-{stamp}", inverter=f"inverter-{stamp}"))
     gateway = build_gateway(settings)
     stop = asyncio.Event()
     runner = asyncio.create_task(run_gateway(gateway, stop))

@@ -19,9 +19,9 @@ from gateway.codec.j1939.identifier import J1939Id, Pgn
 from gateway.codec.j1939.request import parse_request
 from gateway.codec.j1939.transport import TransportSender, bam_frames
 from gateway.codec.protocol import load_protocol
-from gateway.config_loader import load_settings
 from gateway.domain.events import EventKind
 from gateway.settings import DEFAULT_MAPPINGS_DIR
+from tests.sites import site_in
 
 CONFIG = """
 [modbus]
@@ -96,10 +96,7 @@ class J1939Pack:
 
 async def test_a_j1939_pack_comes_online_raises_dtcs_and_is_followed_to_a_new_address(tmp_path: Path) -> None:
     channel = f"j1939-{time.monotonic_ns()}"
-    config = tmp_path / "site.toml"
-    config.write_text(CONFIG.format(channel=channel))
-    loaded = load_settings(config)
-    settings = loaded.model_copy(update={"store": loaded.store.model_copy(update={"path": tmp_path / "s.sqlite"})})
+    settings = site_in(tmp_path, CONFIG.format(channel=channel))
     gateway = build_gateway(settings)
     stop = asyncio.Event()
     runner = asyncio.create_task(run_gateway(gateway, stop))

@@ -11,10 +11,10 @@ import can
 from gateway.app import build_gateway, run_gateway
 from gateway.codec.can_encoder import FrameEncoder
 from gateway.codec.protocol import load_protocol
-from gateway.config_loader import load_settings
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.measurement import ArrayField, BoundField, ScalarField
 from gateway.settings import DEFAULT_MAPPINGS_DIR
+from tests.sites import site_in
 
 CONFIG = """
 [engine]
@@ -53,10 +53,7 @@ def measurement() -> dict[tuple[BoundField, int], float]:
 
 async def test_silence_zeroes_limits_and_raises_comm_loss_within_the_timeout(tmp_path: Path) -> None:
     channel = f"stale-{time.monotonic_ns()}"
-    config = tmp_path / "site.toml"
-    config.write_text(CONFIG.format(channel=channel))
-    loaded = load_settings(config)
-    settings = loaded.model_copy(update={"store": loaded.store.model_copy(update={"path": tmp_path / "s.sqlite"})})
+    settings = site_in(tmp_path, CONFIG.format(channel=channel))
     gateway = build_gateway(settings)
     stop = asyncio.Event()
     runner = asyncio.create_task(run_gateway(gateway, stop))
