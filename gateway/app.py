@@ -41,6 +41,7 @@ from gateway.codec.protocol import PackProtocol, load_protocol
 from gateway.codec.register_map import RegisterMap, load_register_map
 from gateway.codec.sunspec_device import SunSpecDevice, SunSpecIdentity
 from gateway.codec.sunspec_ratings import PackRating
+from gateway.domain.measurement import ArrayField
 from gateway.errors import ConfigError, Problem
 from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.command_port import CommandPort
@@ -55,9 +56,10 @@ from gateway.runtime.j1939_link import J1939Link
 from gateway.runtime.loop_lag import LoopLagProbe
 from gateway.runtime.measurements import MeasurementTable
 from gateway.runtime.pack_link import PackLink
+from gateway.runtime.poller import BusPoller, PolledPack, Staleness
 from gateway.runtime.service import Service
 from gateway.runtime.trend_recorder import TrendRecorder
-from gateway.settings import AdmissionSection, GatewaySettings, PackSettings
+from gateway.settings import AdmissionSection, BusSettings, GatewaySettings, PackSettings
 from gateway.sim.simulator import run_simulation
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ log = logging.getLogger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.001
 HEALTH_STALE_MIN_S = 2.0  # the engine is stalled when its last snapshot is older than this,
 HEALTH_STALE_TICKS = 20  # or than this many ticks at a slow tick rate
+DEFAULT_POLL_BITRATE = 500_000  # the budget's base for an interface opened without a bit rate (virtual, slcan preset)
 
 
 @dataclass
@@ -96,6 +99,7 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
             protocols[pack.protocol] = load_protocol(settings.mappings_dir, pack.protocol)
         if pack.cell_model not in models:
             models[pack.cell_model] = load_cell_model(settings.mappings_dir, pack.cell_model)
+    check_poll_periods(settings, protocols)
     parameters = pack_parameters(settings, models)
     rules = site_rules(settings, parameters)
     inverter = settings.inverter_can
@@ -149,7 +153,12 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
                                     can_recorder)
             services.append(service)
             bus_services[bus_settings.name] = service
-            links += [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
+            bus_links = [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
+            links += bus_links
+            poller = bus_poller(bus_settings, bus_packs, bus_links, protocols, ingest, service,
+                                Staleness(settings.engine.stale_timeout_s, settings.engine.temperature_stale_timeout_s))
+            if poller is not None:
+                services.append(poller)
         store = StateStore(settings.store.path)
         stores = EngineStores(store, EventLog(settings.store.path, settings.events, counts=event_counts),
                               CommandQueue(settings.store.path))
@@ -188,6 +197,22 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
     return Gateway(settings, hub, services, store, stores, trend_log, engine, receivers)
 
 
+def bus_poller(bus: BusSettings, packs: Sequence[tuple[int, PackSettings]], links: Sequence[PackLink],
+               protocols: Mapping[str, PackProtocol], ingest: BusIngest, service: CanBusService,
+               staleness: Staleness) -> BusPoller | None:
+    """The poller of a bus whose packs' protocols have polls (None if none has); it watches the bus's ingest."""
+    polled = [PolledPack(index, pack.id, link, protocols[pack.protocol],
+                         {ArrayField.CELL_VOLTAGE_V: pack.series_cells,
+                          ArrayField.TEMPERATURE_C: pack.temperature_sensors}, pack.poll_periods_s)
+              for (index, pack), link in zip(packs, links, strict=True) if protocols[pack.protocol].polls]
+    if not polled:
+        return None
+    poller = BusPoller(ingest.counters, bus.bitrate or DEFAULT_POLL_BITRATE, bus.poll_budget_ratio, polled,
+                       lambda arbitration_id, data, extended: service.send(arbitration_id, data, extended), staleness)
+    ingest.message_listener = poller.received
+    return poller
+
+
 def inverter_output(settings: GatewaySettings, hub: SnapshotHub, layout: BatteryCanLayout,
                     models: Mapping[str, CellModel], service: CanBusService, ingest: BusIngest) -> InverterCanOutput:
     """The site as one battery on the inverter's bus; its keep-alive frames are taken off that bus's decoder."""
@@ -203,6 +228,21 @@ def inverter_output(settings: GatewaySettings, hub: SnapshotHub, layout: Battery
                                keepalive_timeout_s=inverter.keepalive_timeout_s)
     ingest.tap_standard(layout.keepalive_id, output.keepalive_received)
     return output
+
+
+def check_poll_periods(settings: GatewaySettings, protocols: Mapping[str, PackProtocol]) -> None:
+    """A pack's own poll periods must name polls of its protocol."""
+    problems = []
+    for index, pack in enumerate(settings.packs):
+        polls = protocols[pack.protocol].polls
+        for name in pack.poll_periods_s:
+            if name not in polls:
+                problems.append(Problem("settings", f"packs[{index}].poll_periods_s.{name}",
+                                        f"protocol {pack.protocol} has no poll named {name!r}",
+                                        f"use one of {sorted(polls)}" if polls else "remove poll_periods_s: "
+                                        "this protocol is not polled"))
+    if problems:
+        raise ConfigError(problems)
 
 
 def pack_parameters(settings: GatewaySettings, models: Mapping[str, CellModel]) -> PackParameters:

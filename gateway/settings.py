@@ -32,6 +32,7 @@ DEFAULT_MAPPINGS_DIR = (_PACKAGE_DIR / "mappings" if (_PACKAGE_DIR / "mappings")
                         else _PACKAGE_DIR.parent / "mappings")
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+PollPeriod = Annotated[float, Field(gt=0.0, le=3600.0)]
 
 _toml_file: ContextVar[Path | None] = ContextVar("bmsgw_toml_file", default=None)
 _base_values: ContextVar[dict[str, Any] | None] = ContextVar("bmsgw_base_values", default=None)
@@ -57,6 +58,8 @@ class BusSettings(_Section):
                                          description="longest wait between tries; a bus up this long starts over")
     reconnect_jitter_ratio: float = Field(default=0.0, ge=0.0, le=1.0,
                                           description="each wait shortened by up to this fraction, at random")
+    poll_budget_ratio: float = Field(default=0.3, gt=0.0, le=1.0,
+                                     description="share of the bit rate that polls (requests and answers) may use")
 
 
 class PackSettings(_Section):
@@ -70,6 +73,8 @@ class PackSettings(_Section):
     series_cells: int = Field(default=32, ge=24, le=32)
     temperature_sensors: int = Field(default=8, ge=1, le=48)
     modbus_unit_id: int | None = Field(default=None, ge=1, le=247)
+    poll_periods_s: dict[str, PollPeriod] = Field(default_factory=dict,
+                                             description="this pack's own period per poll of its protocol")
 
 
 class EngineSettings(_Section):

@@ -25,6 +25,7 @@ from gateway import __version__
 from gateway.adapters.client_traffic import ClientTraffic
 from gateway.adapters.event_log import WriteCounts
 from gateway.adapters.prometheus_packs import pack_families
+from gateway.adapters.prometheus_polls import poll_families
 from gateway.adapters.prometheus_site import bus_families, site_families, snapshot_families
 from gateway.runtime.hub import SnapshotHub
 
@@ -102,6 +103,7 @@ class PrometheusCollector(Collector):
         yield from site_families(snapshot.site)
         yield from pack_families(snapshot.packs, cells=self._cell_series)
         yield from bus_families(snapshot.buses)
+        yield from poll_families(snapshot.buses)
 
 
 def self_families(sources: SelfMetricSources) -> Iterator[Metric]:

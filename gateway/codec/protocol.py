@@ -50,6 +50,16 @@ class _IntegritySpec(BaseModel):
     max_counter_step: int = Field(default=3, ge=1, le=14)
 
 
+class _PollSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request: str  # a to_pack message
+    values: dict[str, float] = Field(default_factory=dict)  # its signals' values (over the message's constants)
+    responses: list[str] = Field(default_factory=list)  # from_pack messages that answer it; none: a keep-alive
+    period_s: float = Field(gt=0.0, le=3600.0)
+    timeout_s: float = Field(default=0.1, gt=0.0, le=60.0)
+    retries: int = Field(default=1, ge=0, le=10)
+
+
 class _BindingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     protocol: str
@@ -59,6 +69,7 @@ class _BindingSpec(BaseModel):
     gateway_address: int = Field(default=0xF9, ge=0, le=253)  # j1939: the gateway's source address
     integrity: _IntegritySpec | None = None
     messages: dict[str, _MessageSpec]
+    polls: dict[str, _PollSpec] = Field(default_factory=dict)  # request/response schedules (runtime/poller.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +94,20 @@ class MessageBinding:
 
 
 @dataclass(frozen=True)
+class PollBinding:
+    """A request the gateway sends every `period_s` to each pack of the protocol, and the messages that answer it
+    (all of them, each at least once, within `timeout_s`; else it is sent again up to `retries` times)."""
+
+    name: str
+    request: str
+    values: dict[str, float]
+    responses: tuple[str, ...]
+    period_s: float
+    timeout_s: float
+    retries: int
+
+
+@dataclass(frozen=True)
 class PackProtocol:
     name: str
     node_address_bits: int
@@ -93,6 +118,7 @@ class PackProtocol:
     messages: dict[str, MessageBinding]
     addressing: Addressing = "node_bits"
     gateway_address: int = 0xF9
+    polls: dict[str, PollBinding] = field(default_factory=dict)
 
     @property
     def node_mask(self) -> int:
@@ -160,6 +186,9 @@ def _compile(spec: _BindingSpec, database: Any, path: Path) -> PackProtocol:
     integrity = spec.integrity
     framing = {integrity.counter_signal, integrity.crc_signal} if integrity is not None else set()
     crc_byte = -1
+    polled_signals: dict[str, set[str]] = {}  # per request message: the signals its polls give values
+    for poll in spec.polls.values():
+        polled_signals.setdefault(poll.request, set()).update(poll.values)
     for name, message_spec in spec.messages.items():
         key = f"messages.{name}"
         try:
@@ -220,19 +249,52 @@ def _compile(spec: _BindingSpec, database: Any, path: Path) -> PackProtocol:
             if constant not in signals:
                 problems.append(Problem(str(path), f"{key}.constants.{constant}", "no such signal in the DBC",
                                         "correct the signal name"))
-        unbound = set(signals) - bindings.keys() - framing - {multiplexer} - message_spec.constants.keys()
+        unbound = (set(signals) - bindings.keys() - framing - {multiplexer} - message_spec.constants.keys()
+                   - polled_signals.get(name, set()))
         if unbound:
             problems.append(Problem(str(path), key, f"DBC signals not bound: {sorted(unbound)}",
                                     "bind each signal to a field or remove it from the DBC"))
         messages[name] = MessageBinding(name, base_frame_id, message.length, message_spec.direction,
                                         message_spec.command, multiplexer, bindings, message,
                                         dict(message_spec.constants))
+    polls = _compile_polls(spec, messages, path, problems)
     if problems:
         raise MappingError(problems)
     return PackProtocol(spec.protocol, node_bits, integrity.counter_signal if integrity else None,
                         integrity.crc_signal if integrity else None, crc_byte,
                         integrity.max_counter_step if integrity else 0, messages, spec.addressing,
-                        spec.gateway_address)
+                        spec.gateway_address, polls)
+
+
+def _compile_polls(spec: _BindingSpec, messages: dict[str, MessageBinding], path: Path,
+                   problems: list[Problem]) -> dict[str, PollBinding]:
+    polls: dict[str, PollBinding] = {}
+    for name, poll in spec.polls.items():
+        key = f"polls.{name}"
+        count = len(problems)
+        request = messages.get(poll.request)
+        if request is None or request.direction != "to_pack":
+            problems.append(Problem(str(path), f"{key}.request", f"{poll.request!r} is not a to_pack message of "
+                                    "the binding", "name a message under messages: with direction: to_pack"))
+        else:
+            signal_names = {signal.name for signal in request.message.signals}
+            for signal in poll.values:
+                if signal not in signal_names:
+                    problems.append(Problem(str(path), f"{key}.values.{signal}",
+                                            f"no such signal in message {poll.request}", "correct the signal name"))
+        for response in poll.responses:
+            binding = messages.get(response)
+            if binding is None or binding.direction != "from_pack":
+                problems.append(Problem(str(path), f"{key}.responses", f"{response!r} is not a from_pack message "
+                                        "of the binding", "name messages under messages: with direction: from_pack"))
+        if poll.timeout_s * (poll.retries + 1) > poll.period_s:
+            problems.append(Problem(str(path), f"{key}.timeout_s",
+                                    f"{poll.retries + 1} tries of {poll.timeout_s} s do not fit in the period of "
+                                    f"{poll.period_s} s", "shorten timeout_s, lower retries or lengthen period_s"))
+        if len(problems) == count:
+            polls[name] = PollBinding(name, poll.request, dict(poll.values), tuple(poll.responses), poll.period_s,
+                                      poll.timeout_s, poll.retries)
+    return polls
 
 
 def _mux_value(signal: Any) -> int | None:

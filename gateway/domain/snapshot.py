@@ -212,6 +212,23 @@ class SiteSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class PollStatistics:
+    """One poll schedule of one pack (gateway/runtime/poller.py): the pack's communication quality."""
+
+    pack_id: str
+    poll: str
+    requests: int  # requests sent, retries included
+    responses: int  # polls answered in full within their timeout
+    timeouts: int  # tries that timed out
+    retries: int  # requests sent again after a timeout
+    failures: int  # polls that stayed unanswered after every retry
+    last_response_time_s: float  # from the request (the try that was answered) to its last response
+    response_time_sum_s: float
+    recent_success_ratio: float  # answered / finished over the last polls (NaN before the first)
+    period_s: float  # the schedule in force (the mapping's, a pack's own, or stretched to the bus-load budget)
+
+
+@dataclass(frozen=True, slots=True)
 class BusStatistics:
     bus: str
     frames_received: int
@@ -226,6 +243,9 @@ class BusStatistics:
     bus_off: int = 0  # of those, times the controller went bus-off
     reconnects: int = 0  # times a lost bus was opened again
     state_changed_wall_time: float = math.nan  # Unix time of the last change of `up` or `error_state`
+    polls: tuple[PollStatistics, ...] = ()
+    poll_load_ratio: float = 0.0  # planned poll traffic (requests and answers) / bit rate
+    polls_deferred: int = 0  # requests held back because the bus-load budget was spent
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from types import MappingProxyType
 
-from gateway.domain.snapshot import BusStatistics
+from gateway.domain.snapshot import BusStatistics, PollStatistics
 
 
 class BusErrorState(IntEnum):
@@ -45,9 +46,14 @@ class BusCounters:
         self.bus_off = 0  # of those, times the controller went bus-off
         self.reconnects = 0  # times a lost bus was opened again
         self.state_changed_wall_time = math.nan  # Unix time of the last change of `up` or `error_state`
+        self.polls: Callable[[], tuple[PollStatistics, ...]] = tuple  # the bus's poller, when it has one
+        self.poll_load_ratio = 0.0
+        self.polls_deferred = 0
 
     def statistics(self) -> BusStatistics:
         return BusStatistics(self.bus, self.received, self.decoded, MappingProxyType(dict(self.rejected)),
                              self.dropped_queue_full, self.sent, up=self.up, error_state=int(self.error_state),
                              error_frames=self.error_frames, failures=self.failures, bus_off=self.bus_off,
-                             reconnects=self.reconnects, state_changed_wall_time=self.state_changed_wall_time)
+                             reconnects=self.reconnects, state_changed_wall_time=self.state_changed_wall_time,
+                             polls=self.polls(), poll_load_ratio=self.poll_load_ratio,
+                             polls_deferred=self.polls_deferred)

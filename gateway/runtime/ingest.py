@@ -30,6 +30,7 @@ class BusIngest:
         self._table = table
         self._reported: set[str] = set()
         self._standard_taps: dict[int, Callable[[float], None]] = {}
+        self.message_listener: Callable[[int, str, float], None] | None = None  # (pack, message, now): the poller
 
     def tap_standard(self, arbitration_id: int, seen: Callable[[float], None]) -> None:
         """Call `seen(now)` for every 11-bit frame with this identifier (a peer's keep-alive) instead of decoding it."""
@@ -60,3 +61,5 @@ class BusIngest:
             return
         self.counters.decoded += 1
         self._table.apply(pack, decoded, now)
+        if self.message_listener is not None:
+            self.message_listener(pack, decoded.message, now)

@@ -6,7 +6,7 @@ a field the protocol does not carry is left out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from gateway.codec.can_encoder import EncodedFrame, FrameEncoder
@@ -27,12 +27,12 @@ class SimulatedIdentity:
     firmware: tuple[int, int, int] = FIRMWARE_VERSION
 
 
-def carried_fields(encoder: FrameEncoder) -> frozenset[FieldKey]:
-    """Every (field, index) the protocol carries from the pack."""
+def carried_fields(encoder: FrameEncoder, messages: Collection[str] | None = None) -> frozenset[FieldKey]:
+    """Every (field, index) the protocol carries from the pack (in `messages`, if given)."""
     return frozenset(
         (bound.field, bound.index)
         for binding in encoder.protocol.messages.values()
-        if binding.direction == "from_pack"
+        if binding.direction == "from_pack" and (messages is None or binding.name in messages)
         for bound in binding.bindings.values()
     )
 
@@ -47,10 +47,12 @@ def array_capacity(encoder: FrameEncoder, field: ArrayField) -> int:
 
 
 class PackFrames:
-    def __init__(self, encoder: FrameEncoder, node_address: int) -> None:
+    """The frames of the pack's messages (of `messages` only, if given: a polled pack's answer to one request)."""
+
+    def __init__(self, encoder: FrameEncoder, node_address: int, messages: Collection[str] | None = None) -> None:
         self._encoder = encoder
         self._node = node_address
-        self._carried = carried_fields(encoder)
+        self._carried = carried_fields(encoder, messages)
 
     def _encode(self, values: dict[FieldKey, float]) -> list[EncodedFrame]:
         carried = {key: value for key, value in values.items() if key in self._carried}

@@ -23,6 +23,7 @@ from gateway.sim.garbage import GarbageFrames
 from gateway.sim.load_profile import LoadProfile
 from gateway.sim.pack_frames import PackFrames, SimulatedIdentity, array_capacity
 from gateway.sim.pack_model import PackModel
+from gateway.sim.poll_answers import PollAnswers
 from gateway.sim.seeding import seeded_rng
 
 MAX_PHYSICS_STEP_S = 1.0
@@ -57,7 +58,8 @@ class PackSimulator:
         self.identity = SimulatedIdentity(pack.serial_number, int(cell.chemistry), pack.series_cells,
                                           pack.temperature_sensors, cell.nominal_capacity_ah)
         encoder = FrameEncoder(protocol)
-        self._frames = PackFrames(encoder, pack.node_address)
+        self._poll_answers = PollAnswers(encoder, pack.node_address)
+        self._frames = self._poll_answers.unsolicited  # all of them, unless the protocol is polled
         self._fault_rng = seeded_rng(settings.seed, index, 1)
         self._garbage = GarbageFrames(protocol, pack.node_address, self._fault_rng)
         self._freezer = CounterFreezer(protocol)
@@ -130,16 +132,22 @@ class PackSimulator:
     def silent(self) -> bool:
         return self.faults.any_active("silent", self.time_s)
 
-    def send_status(self) -> None:
+    def send_status(self, frames: PackFrames | None = None) -> None:
         model = self.model
         state = ContactorState.CLOSED if model.contactor_closed else ContactorState.OPEN
-        self._send_pack_frames(self._frames.status(
+        self._send_pack_frames((frames or self._frames).status(
             pack_voltage_v=model.pack_voltage_v, pack_current_a=model.current_a, contactor_state=int(state),
             balancing_active=model.balancing_active, fault_flags=0,
             cell_voltage_v=model.cell_voltage_v.tolist()))
 
-    def send_temperatures(self) -> None:
-        self._send_pack_frames(self._frames.temperatures(self.model.sensor_temperature_c.tolist()))
+    def send_temperatures(self, frames: PackFrames | None = None) -> None:
+        self._send_pack_frames((frames or self._frames).temperatures(self.model.sensor_temperature_c.tolist()))
+
+    def answer_poll(self, request: str) -> None:
+        """Send what answers the poll `request` (a polled protocol's pack speaks only when asked)."""
+        answer = self._poll_answers.answers[request]
+        self.send_status(answer)
+        self.send_temperatures(answer)
 
     def send_identity(self) -> None:
         self._send_pack_frames(self._frames.identity(self.identity))
@@ -187,7 +195,12 @@ class PackSimulator:
     def handle_command(self, decoded: DecodedFrame) -> None:
         """Obey one decoded to_pack frame addressed to this pack."""
         binding = self.protocol.messages.get(decoded.message)
-        if binding is None or binding.command is None or decoded.node_address != self.node_address:
+        if binding is None or decoded.node_address != self.node_address:
+            return
+        if decoded.message in self._poll_answers.answers:
+            self.answer_poll(decoded.message)
+            return
+        if binding.command is None:
             return
         values = {value.field: value.value for value in decoded.values}
         kind = binding.command
