@@ -44,6 +44,7 @@ from gateway.codec.sunspec_ratings import PackRating
 from gateway.domain.measurement import ArrayField
 from gateway.errors import ConfigError, Problem
 from gateway.runtime.bus_counters import BusCounters
+from gateway.runtime.bus_events import bus_event
 from gateway.runtime.command_port import CommandPort
 from gateway.runtime.condition_catalogue import ConditionSpec, condition_catalogue
 from gateway.runtime.engine import Engine, EngineStores
@@ -153,6 +154,7 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
                                     can_recorder)
             services.append(service)
             bus_services[bus_settings.name] = service
+            service.add_state_listener(lambda change: port.record(bus_event(change)))
             bus_links = [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
             links += bus_links
             poller = bus_poller(bus_settings, bus_packs, bus_links, protocols, ingest, service,

@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.identity import PackIdentity
-from gateway.domain.snapshot import BusStatistics, GatewaySnapshot, PackSnapshot, SiteSnapshot
+from gateway.domain.snapshot import BusStatistics, GatewaySnapshot, PackSnapshot, PollStatistics, SiteSnapshot
 from gateway.domain.states import AdmissionStatus, BalancingStatus, Chemistry, ContactorState, PackState
 
 
@@ -70,7 +70,9 @@ def make_snapshot(packs: int = 4, sequence: int = 1, *, offline: tuple[int, ...]
         discharge_power_limit_w=sum(p.discharge_power_limit_w for p in online), packs_eligible=len(online),
         packs_admitted=len(pack_snapshots),
     )
-    buses = (BusStatistics("demo", 1000, 990, MappingProxyType({"bad_crc": 7, "unknown_id": 3}), 0, 12),)
+    polls = (PollStatistics("pack-00", "status", 40, 37, 3, 2, 1, 0.006, 0.25, 0.95, 0.25),)
+    buses = (BusStatistics("demo", 1000, 990, MappingProxyType({"bad_crc": 7, "unknown_id": 3}), 0, 12),
+             BusStatistics("cabinet", 500, 500, MappingProxyType({}), 0, 40, polls=polls, poll_load_ratio=0.02))
     return GatewaySnapshot(sequence, 1_760_000_000.0 + sequence, "site", pack_snapshots, site, buses, 0.0012)
 
 

@@ -26,6 +26,7 @@ class EventKind(StrEnum):
     DTC_ACTIVE = "dtc_active"  # a J1939 pack's DM1 lists a trouble code (value: SPN, threshold: FMI)
     DTC_CLEARED = "dtc_cleared"  # the code left its DM1
     READDRESSED = "readdressed"  # a J1939 pack claimed another address (value: new, threshold: old) and is followed
+    BUS_STATE = "bus_state"  # a CAN bus went down or came back, or its controller changed error state (pack `site`)
 
 
 @dataclass(frozen=True, slots=True)

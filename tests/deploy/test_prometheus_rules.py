@@ -19,7 +19,7 @@ METRIC = re.compile(r"\bbmsgw_[a-z0-9_]+")
 def test_promtool_accepts_the_scrape_config_and_its_rules() -> None:
     checked = promtool("check", "config", "prometheus.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 12 rules found" in checked.stdout
+    assert "SUCCESS: 14 rules found" in checked.stdout
 
 
 def test_the_rules_pass_their_unit_tests() -> None:

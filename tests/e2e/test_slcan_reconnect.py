@@ -4,6 +4,7 @@ plugged in again, beside a pack on another bus; the gateway as a subprocess, rea
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -102,6 +103,10 @@ class FarSide:
             self._process = None
 
 
+def gateway_store(gateway: GatewayProcess) -> Path:
+    return gateway.log_file.parent / "state.sqlite"  # BMSGW_STORE__PATH of GatewayProcess.start
+
+
 def _value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
 
@@ -173,5 +178,13 @@ def test_an_unplugged_serial_adapter_takes_its_pack_offline_and_is_reconnected_w
     log = gateway.log()
     assert log.count("bus serial: down (receive failed") == 1, log
     assert log.count("bus serial: up again") == 1, log
+    # the event log has both changes, as site events, by the gateway's own CLI (`bms-gateway events`)
+    listed = subprocess.run([sys.executable, "-m", "gateway", "events", "--format", "json", "--pack", "site",
+                             "--store", str(gateway_store(gateway))], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert listed.returncode == 0, listed.stderr
+    bus_events = [(e["code"], e["severity"]) for e in json.loads(listed.stdout) if e["kind"] == "bus_state"
+                  and "bus serial:" in e["detail"]]
+    assert bus_events == [("bus_down", "alarm"), ("bus_up", "none")], bus_events
     print(f"serial bus down {down_s:.2f} s after the adapter went (socat and the far side stopped); up again "
           f"{reconnect_s:.2f} s and its pack online {online_again_s:.2f} s after the adapter came back")
