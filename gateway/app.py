@@ -52,7 +52,7 @@ from gateway.runtime.health import GatewayHealth
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.ingest import BusIngest, FrameSink
 from gateway.runtime.inverter_figures import SafeVoltages
-from gateway.runtime.inverter_output import InverterCanOutput
+from gateway.runtime.inverter_output import InverterCanOutput, InverterLinkCounters
 from gateway.runtime.j1939_link import J1939Link
 from gateway.runtime.loop_lag import LoopLagProbe
 from gateway.runtime.measurements import MeasurementTable
@@ -114,7 +114,9 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
     port = CommandPort(commands.heartbeat_timeout_s if settings.modbus.enabled and commands.enabled else None,
                        time.monotonic())
     health = GatewayHealth(hub, stale_after_s=max(HEALTH_STALE_MIN_S, HEALTH_STALE_TICKS / settings.engine.tick_hz))
-    outputs = _outputs(settings, hub, SelfMetricSources(timings, loop_lag, event_log=event_counts), models, port,
+    inverter_counters = InverterLinkCounters(inverter.bus) if battery_can is not None else None
+    outputs = _outputs(settings, hub, SelfMetricSources(timings, loop_lag, event_log=event_counts,
+                                                        inverter=inverter_counters), models, port,
                        condition_catalogue(rules), health)
     table = MeasurementTable(parameters)
     gateway_buses: list[can.BusABC] = []
@@ -184,7 +186,7 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
         services.append(engine)
     if battery_can is not None and not replay:
         services.append(inverter_output(settings, hub, battery_can, models, bus_services[inverter.bus],
-                                        ingests[inverter.bus]))
+                                        ingests[inverter.bus], inverter_counters))
     health.store_problems.append(engine.store_problems)
     services += outputs
     if trend_log is not None:
@@ -216,7 +218,8 @@ def bus_poller(bus: BusSettings, packs: Sequence[tuple[int, PackSettings]], link
 
 
 def inverter_output(settings: GatewaySettings, hub: SnapshotHub, layout: BatteryCanLayout,
-                    models: Mapping[str, CellModel], service: CanBusService, ingest: BusIngest) -> InverterCanOutput:
+                    models: Mapping[str, CellModel], service: CanBusService, ingest: BusIngest,
+                    counters: InverterLinkCounters | None = None) -> InverterCanOutput:
     """The site as one battery on the inverter's bus; its keep-alive frames are taken off that bus's decoder."""
     inverter = settings.inverter_can
     safe = SafeVoltages(
@@ -227,7 +230,7 @@ def inverter_output(settings: GatewaySettings, hub: SnapshotHub, layout: Battery
     output = InverterCanOutput(hub, layout, lambda i, data: service.send(i, data, is_extended_id=False),
                                bus=inverter.bus, period_s=inverter.period_s, stale_after_s=inverter.stale_after_s,
                                safe=safe, shutdown_repeats=inverter.shutdown_repeats,
-                               keepalive_timeout_s=inverter.keepalive_timeout_s)
+                               keepalive_timeout_s=inverter.keepalive_timeout_s, counters=counters)
     ingest.tap_standard(layout.keepalive_id, output.keepalive_received)
     return output
 

@@ -24,10 +24,12 @@ from prometheus_client.registry import Collector
 from gateway import __version__
 from gateway.adapters.client_traffic import ClientTraffic
 from gateway.adapters.event_log import WriteCounts
+from gateway.adapters.prometheus_inverter import inverter_families
 from gateway.adapters.prometheus_packs import pack_families
 from gateway.adapters.prometheus_polls import poll_families
 from gateway.adapters.prometheus_site import bus_families, site_families, snapshot_families
 from gateway.runtime.hub import SnapshotHub
+from gateway.runtime.inverter_output import InverterLinkCounters
 
 TICK_BUCKETS_S: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 LOOP_LAG_BUCKETS_S: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
@@ -80,6 +82,7 @@ class SelfMetricSources:
     modbus: ClientTraffic | None = None
     event_log: WriteCounts | None = None
     opcua: Callable[[], ClientTraffic] | None = None  # the OPC UA output's latest counts (from its child process)
+    inverter: InverterLinkCounters | None = None  # the inverter output on CAN, when enabled
 
 
 class PrometheusCollector(Collector):
@@ -134,6 +137,8 @@ def self_families(sources: SelfMetricSources) -> Iterator[Metric]:
                                   value=events.written)
         yield CounterMetricFamily("bmsgw_event_log_write_failures", "Event-log writes that failed (those events "
                                   "are in the console log only).", value=events.failures)
+    if sources.inverter is not None:
+        yield from inverter_families(sources.inverter)
 
 
 def _opcua_families(opcua: ClientTraffic) -> Iterator[Metric]:

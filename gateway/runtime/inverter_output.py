@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.codec.battery_can import BatteryCanLayout, StandardFrame
+from gateway.codec.battery_can import BatteryCanLayout, BatteryFigures, StandardFrame
 from gateway.runtime.hub import SnapshotHub
 from gateway.runtime.inverter_figures import InverterView, SafeVoltages, inverter_view
 
@@ -25,11 +25,17 @@ SendStandardFrame = Callable[[int, bytes], bool]
 
 @dataclass
 class InverterLinkCounters:
+    """What the inverter output did, for the metrics (gateway/adapters/prometheus_inverter.py)."""
+
+    bus: str
     frame_sets_sent: int = 0
     send_failures: int = 0
     safe_state: bool = True
     safe_reason: str | None = "not started"
     last_keepalive: float = -math.inf  # time.monotonic() of the inverter's last keep-alive frame
+    last_figures: BatteryFigures | None = None  # the figures of the last frame set sent
+    alarms: int = 0  # alarm conditions in the last frame set (general alarm included)
+    warnings: int = 0
 
     def keepalive_age_s(self, now: float) -> float:
         return now - self.last_keepalive
@@ -38,10 +44,10 @@ class InverterLinkCounters:
 class InverterCanOutput:
     def __init__(self, hub: SnapshotHub, layout: BatteryCanLayout, send: SendStandardFrame, *, bus: str,
                  period_s: float, stale_after_s: float, safe: SafeVoltages, shutdown_repeats: int,
-                 keepalive_timeout_s: float | None) -> None:
+                 keepalive_timeout_s: float | None, counters: InverterLinkCounters | None = None) -> None:
         self.name = f"inverter-can:{bus}"
         self.ready = asyncio.Event()
-        self.counters = InverterLinkCounters()
+        self.counters = counters or InverterLinkCounters(bus)
         self._hub = hub
         self._layout = layout
         self._send = send
@@ -77,12 +83,14 @@ class InverterCanOutput:
                 view = self.view(now)
                 self._note_state(view.safe_reason)
                 self._send_set(self._layout.encode(view.figures))
+                self._note_figures(view.figures)
                 self._check_keepalive(now, started)
                 await asyncio.sleep(self._period_s)
         finally:
             safe = inverter_view(None, math.inf, self._stale_after_s, self._layout, self._safe)
             for _ in range(self._shutdown_repeats):
                 self._send_set(self._layout.encode(safe.figures))
+            self._note_figures(safe.figures)
             self._note_state("the gateway stopped")
 
     def _send_set(self, frames: list[StandardFrame]) -> None:
@@ -91,6 +99,12 @@ class InverterCanOutput:
             self.counters.frame_sets_sent += 1
         else:
             self.counters.send_failures += 1
+
+    def _note_figures(self, figures: BatteryFigures) -> None:
+        counters = self.counters
+        counters.last_figures = figures
+        counters.alarms = len(figures.alarms) + int(figures.general_alarm)
+        counters.warnings = len(figures.warnings)
 
     def _note_state(self, reason: str | None) -> None:
         counters = self.counters

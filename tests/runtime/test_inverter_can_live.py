@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
+import urllib.request
 from pathlib import Path
 
 import can
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import build_gateway, run_gateway
 from gateway.codec.can_encoder import FrameEncoder
 from gateway.codec.protocol import load_protocol
 from gateway.settings import DEFAULT_MAPPINGS_DIR
+from tests.ports import free_tcp_port
 from tests.runtime.test_stale_reaction import measurement
 from tests.sites import site_in
 
@@ -27,7 +30,9 @@ enabled = false
 [opcua]
 enabled = false
 [prometheus]
-enabled = false
+enabled = true
+host = "127.0.0.1"
+port = {prometheus_port}
 [inverter_can]
 enabled = true
 bus = "inverter"
@@ -53,6 +58,15 @@ def limits(message: can.Message) -> tuple[float, float, float, float]:
     return cvl / 10, ccl / 10, dcl / 10, dvl / 10
 
 
+def inverter_metrics(port: int) -> dict[str, float]:
+    """The gateway's bmsgw_inverter_* samples, scraped over HTTP."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {sample.name: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name.startswith("bmsgw_inverter_") and "severity" not in sample.labels}
+
+
 class Inverter:
     """The inverter's end of the bus: keeps every frame it receives, sends its keep-alive 0x305."""
 
@@ -73,7 +87,9 @@ class Inverter:
 
 async def test_inverter_sees_live_limits_then_the_safe_state(tmp_path: Path) -> None:
     stamp = time.monotonic_ns()
-    settings = site_in(tmp_path, CONFIG.format(packs=f"packs-{stamp}", inverter=f"inverter-{stamp}"))
+    port = free_tcp_port()
+    settings = site_in(tmp_path, CONFIG.format(packs=f"packs-{stamp}", inverter=f"inverter-{stamp}",
+                                               prometheus_port=port))
     gateway = build_gateway(settings)
     stop = asyncio.Event()
     runner = asyncio.create_task(run_gateway(gateway, stop))
@@ -102,6 +118,12 @@ async def test_inverter_sees_live_limits_then_the_safe_state(tmp_path: Path) -> 
         assert {0x351, 0x355, 0x356, 0x359, 0x35A, 0x35C, 0x35E, 0x373} <= ids
         flags = [m for m in inverter.frames if m.arbitration_id == 0x35C][-1].data[0]
         assert flags & 0xC0 == 0xC0  # charge and discharge enabled
+        told = await asyncio.to_thread(inverter_metrics, port)
+        assert told["bmsgw_inverter_safe_state"] == 0.0
+        assert abs(told["bmsgw_inverter_charge_current_limit_amperes"] - live[1]) <= 0.5  # a later set may differ
+        assert told["bmsgw_inverter_charge_enabled"] == 1.0
+        assert told["bmsgw_inverter_keepalive_age_seconds"] < 0.5
+        assert told["bmsgw_inverter_frame_sets_sent_total"] >= 1
 
         silent_since = time.monotonic()  # the pack stops talking; the inverter must get zero limits in time
         safe_after: float | None = None
@@ -115,6 +137,11 @@ async def test_inverter_sees_live_limits_then_the_safe_state(tmp_path: Path) -> 
         assert safe_after is not None, "limits never went to zero after the pack fell silent"
         assert safe_after <= 1.0 + 0.2 + 0.3  # stale timeout + one inverter period + scheduling
         assert limits([m for m in inverter.frames if m.arbitration_id == 0x351][-1])[0] == 110.0  # the safe CVL
+        told = await asyncio.to_thread(inverter_metrics, port)
+        assert told["bmsgw_inverter_safe_state"] == 1.0
+        assert told["bmsgw_inverter_charge_current_limit_amperes"] == 0.0
+        assert told["bmsgw_inverter_discharge_enabled"] == 0.0
+        assert told["bmsgw_inverter_charge_voltage_limit_volts"] == 110.0
         count_before_stop = len(inverter.frames)
     finally:
         pack_bus.shutdown()
