@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import can
+import numpy as np
 
 from gateway import __version__
 from gateway.adapters.can_bus import CanBusService, open_bus
@@ -38,10 +39,12 @@ from gateway.codec.can_decoder import FrameDecoder
 from gateway.codec.can_encoder import FrameEncoder
 from gateway.codec.node_map import load_node_map
 from gateway.codec.protocol import PackProtocol, load_protocol
+from gateway.codec.protocol_reporting import pack_reporting
 from gateway.codec.register_map import RegisterMap, load_register_map
 from gateway.codec.sunspec_device import SunSpecDevice, SunSpecIdentity
 from gateway.codec.sunspec_ratings import PackRating
 from gateway.domain.measurement import ArrayField
+from gateway.domain.pack_reporting import PackReporting
 from gateway.errors import ConfigError, Problem
 from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.bus_events import bus_event
@@ -101,8 +104,8 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
         if pack.cell_model not in models:
             models[pack.cell_model] = load_cell_model(settings.mappings_dir, pack.cell_model)
     check_poll_periods(settings, protocols)
-    parameters = pack_parameters(settings, models)
-    rules = site_rules(settings, parameters)
+    parameters = pack_parameters(settings, models, protocols)
+    rules = site_rules(settings, parameters, protocols)
     inverter = settings.inverter_can
     battery_can = (load_battery_can(settings.mappings_dir, inverter.mapping, inverter.manufacturer)
                    if inverter.enabled else None)
@@ -250,20 +253,29 @@ def check_poll_periods(settings: GatewaySettings, protocols: Mapping[str, PackPr
         raise ConfigError(problems)
 
 
-def pack_parameters(settings: GatewaySettings, models: Mapping[str, CellModel]) -> PackParameters:
+def pack_parameters(settings: GatewaySettings, models: Mapping[str, CellModel],
+                    protocols: Mapping[str, PackProtocol] | None = None) -> PackParameters:
+    """`protocols` by name: what each pack reports (every cell, its identity, ...: the default when not given)."""
     return PackParameters.build([
-        PackLayout(p.id, p.series_cells, p.temperature_sensors, models[p.cell_model]) for p in settings.packs
+        PackLayout(p.id, p.series_cells, p.temperature_sensors, models[p.cell_model],
+                   PackReporting() if protocols is None else pack_reporting(protocols[p.protocol]))
+        for p in settings.packs
     ])
 
 
-def site_rules(settings: GatewaySettings, parameters: PackParameters | None = None) -> ProtectionRules:
-    """The protection table resolved for the configured packs (their cell models loaded when not given)."""
+def site_rules(settings: GatewaySettings, parameters: PackParameters | None = None,
+               protocols: Mapping[str, PackProtocol] | None = None) -> ProtectionRules:
+    """The protection table resolved for the configured packs (their cell models loaded when not given). With their
+    `protocols`, a pack whose protocol sends only about once a second gets that protocol's longer stale timeout."""
     if parameters is None:
         models = {p.cell_model: load_cell_model(settings.mappings_dir, p.cell_model) for p in settings.packs}
         parameters = pack_parameters(settings, models)
-    return build_rules(parameters, settings.engine.stale_timeout_s, 1.0 / settings.engine.tick_hz,
+    engine = settings.engine
+    stale_timeout_s = engine.stale_timeout_s if protocols is None else np.array(
+        [max(engine.stale_timeout_s, protocols[p.protocol].stale_timeout_s) for p in settings.packs])
+    return build_rules(parameters, stale_timeout_s, 1.0 / engine.tick_hz,
                        load_protection_table(settings.mappings_dir, settings.protection.table),
-                       settings.engine.temperature_stale_timeout_s)
+                       engine.temperature_stale_timeout_s)
 
 
 def admission_gate(settings: AdmissionSection, layouts: Sequence[PackLayout]) -> AdmissionGate | None:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.errors import ConfigError, Problem
+from gateway.protocol_checks import protocol_problems
 from gateway.settings import GatewaySettings
 from gateway.validation_problems import problems_from_validation_error
 
@@ -97,6 +98,7 @@ def check_references(settings: GatewaySettings, source: str) -> list[Problem]:
             problems.append(Problem(source, f"simulation.packs[{i}].bus",
                                     f"names bus {simulated.bus!r}, which is not configured",
                                     f"use one of {bus_names}"))
+    problems += protocol_problems(settings, source)
     inverter = settings.inverter_can
     if inverter.enabled and inverter.bus not in bus_names:
         problems.append(Problem(source, "inverter_can.bus", f"names bus {inverter.bus!r}, which is not configured",

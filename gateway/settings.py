@@ -284,15 +284,33 @@ class PrometheusSettings(_Section):
                               "x 32 cells add ~12,000 series: turn off for large sites")
 
 
+_FAULT_FIELDS = {"dtc": ({"spn", "fmi"}, {"lamp"}), "readdress": ({"address"}, set())}  # kind: (required, optional)
+
+
 class SimulatedFault(_Section):
-    """A fault the built-in simulator injects into one pack."""
+    """A fault the built-in simulator injects into one pack (gateway/sim/faults.py describes each kind)."""
 
     kind: Literal["silent", "hot_cell", "weak_cell", "warming", "garbage_frames", "bad_crc", "bad_counter",
-                  "contact_resistance", "leak", "unstable_current"]
+                  "contact_resistance", "leak", "unstable_current", "dtc", "readdress"]
     start_s: float = Field(default=0.0, ge=0.0)
     duration_s: float | None = Field(default=None, gt=0.0)
     cell: int = Field(default=1, ge=1)
     magnitude: float = 1.0
+    spn: int | None = Field(default=None, ge=0, le=0x7FFFF, description="dtc: the trouble code's SPN (19 bits)")
+    fmi: int | None = Field(default=None, ge=0, le=31, description="dtc: its failure mode identifier")
+    lamp: Literal["amber_warning", "red_stop"] | None = Field(default=None, description="dtc: default amber_warning")
+    address: int | None = Field(default=None, ge=0, le=253, description="readdress: the address the pack claims")
+
+    @model_validator(mode="after")
+    def _fields_of_its_kind(self) -> SimulatedFault:
+        required, optional = _FAULT_FIELDS.get(self.kind, (set(), set()))
+        for name in sorted({"spn", "fmi", "lamp", "address"} - required - optional):
+            if getattr(self, name) is not None:
+                raise ValueError(f"a {self.kind} fault has no {name}: remove it")
+        missing = [name for name in sorted(required) if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} fault needs {' and '.join(missing)}: set {', '.join(missing)} = ...")
+        return self
 
 
 class SimulatedPack(_Section):

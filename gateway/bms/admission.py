@@ -15,6 +15,10 @@ starts over.
 
 Persisted per pack (`pack_document` / `with_pack_document`): the identity, the grant and who gave it. Everything
 else restarts: after a restart a slot is not admitted until its pack answers the identity request.
+
+A slot whose protocol carries no identity (`SlotExpectation.identity_reported` false: the common battery CAN
+protocol's packs) has the health gate only: its pack is taken as present, is UNKNOWN_PACK where the registry
+refuses unknown packs (an operator may admit it), and a swap of it goes unnoticed. Its grant is not persisted.
 """
 
 from __future__ import annotations
@@ -64,12 +68,13 @@ class SlotExpectation:
     sensor_count: int
     chemistry: Chemistry
     nominal_capacity_ah: float
+    identity_reported: bool = True  # False: the pack's protocol carries no identity; only the health gate applies
 
     @classmethod
     def of(cls, layout: PackLayout) -> SlotExpectation:
         model = layout.cell_model
         return cls(layout.pack_id, layout.series_cells, layout.temperature_sensors, model.chemistry,
-                   model.nominal_capacity_ah)
+                   model.nominal_capacity_ah, layout.reporting.identity_reported)
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,14 @@ class AdmissionGate:
         return len(self.slots)
 
     @property
+    def unidentified_reasons(self) -> AdmissionReason:
+        """A pack that cannot say who it is cannot be in the registry: refused if the registry refuses unknowns."""
+        registry = self.registry
+        if registry is not None and registry.unknown is UnknownPackPolicy.REFUSE:
+            return AdmissionReason.UNKNOWN_PACK
+        return AdmissionReason(0)
+
+    @property
     def pack_ids(self) -> tuple[str, ...]:
         return tuple(slot.pack_id for slot in self.slots)
 
@@ -109,7 +122,8 @@ class AdmissionGate:
 
     def identity_reasons(self, pack: int, identity: PackIdentity | None) -> int:
         if identity is None:
-            return int(AdmissionReason.NO_IDENTITY)
+            return int(AdmissionReason.NO_IDENTITY) if self.slots[pack].identity_reported \
+                else int(self.unidentified_reasons)
         bits = 0
         for reason, _ in self.identity_findings(pack, identity):
             bits |= reason
@@ -314,6 +328,7 @@ def admission_step(state: AdmissionState, inputs: AdmissionInputs, gate: Admissi
     present = np.zeros(gate.pack_count, dtype=bool)
     identity_bits = np.zeros(gate.pack_count, dtype=np.int64)
     for pack, seen in enumerate(inputs.identities):
+        present[pack] = not gate.slots[pack].identity_reported  # such a slot's pack is the one on its bus
         if seen is not None:
             present[pack] = True
             kept = identity[pack]
@@ -344,8 +359,10 @@ def admission_detail(state: AdmissionState, inputs: AdmissionInputs, gate: Admis
     reasons = int(state.reasons[pack])
     identity = state.identity[pack] if not reasons & AdmissionReason.NO_IDENTITY else None
     texts = [] if identity is None else list(gate.identity_findings(pack, identity))
-    if identity is None:
+    if identity is None and gate.slots[pack].identity_reported:
         texts.append((AdmissionReason.NO_IDENTITY, "no identity yet"))
+    elif identity is None and reasons & AdmissionReason.UNKNOWN_PACK:
+        texts.append((AdmissionReason.UNKNOWN_PACK, "unknown pack (its protocol reports no identity)"))
     texts += _health_texts(reasons, pack, inputs, gate.settings)
     return "; ".join(text for _, text in sorted(texts, key=lambda item: int(item[0]))) or "none"
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.bms.pack_reports import PackReports
+
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.int64]
@@ -24,3 +26,4 @@ class BmsInputs:
     temperature_age_s: FloatArray  # packs: age of the oldest temperature sensor reading
     cell_voltage_new: BoolArray | None = None  # packs x cells: received since the previous step (None: all)
     peak_discharge_current_a: FloatArray | None = None  # packs: largest in any frame since the previous step
+    reports: PackReports | None = None  # the packs' own limits and alarm bits (None: no pack reports any)

@@ -1,7 +1,8 @@
 """Charge/discharge current and power limits per pack: the state-of-power pipeline (docs/limits.md).
 
     target    = min(rating x temperature x cell-voltage taper x SoC taper,  model-predicted 30 s current)
-                x action factor of the protection core,  0 unless allowed
+                x action factor of the protection core,  0 unless allowed,
+                at most the pack's own limit (0 in a direction it disables), where it reports one
     published = min(target, last published + ramp_up_c_rate_per_s x capacity x dt)
 
 Rising limits are rate-limited, falling ones drop at once; a pack not allowed (stale, not admitted,
@@ -23,6 +24,7 @@ from gateway.bms.derating import soc_taper, temperature_factor, unit_factor, vol
 from gateway.bms.inputs import BoolArray, FloatArray
 from gateway.bms.limits_settings import DEFAULT_LIMITS, LimitsSettings
 from gateway.bms.pack_parameters import PackParameters
+from gateway.bms.pack_reports import PackReports, capped
 from gateway.bms.power_prediction import PackCells, PowerPrediction, cell_range, predict_packs
 
 
@@ -52,6 +54,7 @@ class LimitsInputs:
     action_factor: FloatArray  # packs x 2, 0..1 from the protection core: 0 blocks a direction, 0.5 halves it
     cell: CellParameters | None = None  # the cell tables read at the cells' SoC and temperature (e.g. the
     # estimator's read of this step), saving the prediction its own read
+    reports: PackReports | None = None  # the packs' own limits: caps on the targets and the voltage window
 
 
 @dataclass(frozen=True)
@@ -89,16 +92,24 @@ def limits_step(state: LimitsState, inputs: LimitsInputs, parameters: PackParame
     gate = np.where((inputs.allowed & known)[:, None], unit_factor(inputs.action_factor), 0.0)
     derated_rating = parameters.rated_current_a * temperature
     target = np.minimum(derated_rating * taper, prediction.current_a[1]) * gate
+    reports = inputs.reports
+    caps = None if reports is None else reports.current_caps_a()
+    if caps is not None:  # before the ramp: when the pack's own limit rises again, the published one ramps up
+        target = capped(target, caps)
     elapsed_s = dt_s if dt_s > 0.0 else 0.0  # NaN or negative: no rise
     ramp_a = settings.ramp_up_c_rate_per_s * elapsed_s * parameters.capacity_ah[:, None]
     published = np.minimum(target, state.published_a + ramp_a)
     predicted = np.minimum(prediction.current_a, packs.rating_a * temperature) * gate
+    if caps is not None:
+        predicted = capped(predicted, caps[None])
     power = np.fmax(published * prediction.pack_voltage.lowest_v(published), 0.0)  # fmax: unknown voltage -> 0
     limits = CurrentLimits(
         charge_a=published[:, 0],
         discharge_a=published[:, 1],
-        charge_voltage_v=parameters.charge_voltage_v,
-        discharge_voltage_v=parameters.discharge_voltage_v,
+        charge_voltage_v=parameters.charge_voltage_v if reports is None
+        else reports.charge_voltage_v(parameters.charge_voltage_v),
+        discharge_voltage_v=parameters.discharge_voltage_v if reports is None
+        else reports.discharge_voltage_v(parameters.discharge_voltage_v),
         power_charge_w=power[:, 0],
         power_discharge_w=power[:, 1],
         charge_10s_a=predicted[0, :, 0],

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,9 +15,11 @@ from gateway.bms.cell_model import CellModel
 from gateway.bms.cell_tables import CellTables
 from gateway.bms.estimator import EstimatorCells, EstimatorSettings
 from gateway.bms.soc_ekf import CellArrays
+from gateway.domain.pack_reporting import PackReporting
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+_Array = TypeVar("_Array", bound=NDArray[Any])
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class PackLayout:
     series_cells: int
     temperature_sensors: int
     cell_model: CellModel
+    reporting: PackReporting = field(default_factory=PackReporting)  # what its protocol reports
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,16 @@ class PackParameters:
     def discharge_voltage_v(self) -> FloatArray:
         """Per pack: the discharge voltage limit (every cell at its minimum discharge voltage)."""
         return _constant(self.series_cells * self.min_cell_voltage_v)
+
+    @cached_property
+    def cells_from_extremes(self) -> BoolArray:
+        """Per pack: its cell voltages and temperatures are made up from the lowest and highest it reports."""
+        return _constant(np.array([p.reporting.cells_from_extremes for p in self.layouts], dtype=bool))
+
+    @cached_property
+    def contactor_reported(self) -> BoolArray:
+        """Per pack: it reports its contactor state (else it switches the contactor itself and cannot be asked to)."""
+        return _constant(np.array([p.reporting.contactor_reported for p in self.layouts], dtype=bool))
 
     @cached_property
     def _flat_cell_sensor_index(self) -> NDArray[np.intp]:
@@ -153,7 +167,7 @@ class PackParameters:
         )
 
 
-def _constant(values: FloatArray) -> FloatArray:
+def _constant(values: _Array) -> _Array:
     """`values` made read-only: a constant handed out every step must not be changed by a consumer."""
     values.setflags(write=False)
     return values

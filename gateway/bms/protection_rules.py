@@ -134,14 +134,15 @@ def load_protection_table(mappings_dir: Path, name: str = DEFAULT_TABLE) -> Prot
     return load_validated_mapping(path, ProtectionTableSpec)
 
 
-def threshold_references(parameters: PackParameters, stale_timeout_s: float, tick_period_s: float,
+def threshold_references(parameters: PackParameters, stale_timeout_s: float | FloatArray, tick_period_s: float,
                          temperature_stale_timeout_s: float | None = None) -> dict[str, FloatArray]:
-    """Every `threshold_expression.REFERENCES` name as per-pack values."""
+    """Every `threshold_expression.REFERENCES` name as per-pack values. `stale_timeout_s`: one for every pack, or
+    per pack (a pack whose protocol sends only about once a second needs a longer one)."""
     ones = np.ones(parameters.pack_count)
     # Anticipate 1.5 ticks: the stale state is seen at the next tick, so the reaction is published
     # before the timeout has elapsed even when that tick runs a little late.
     anticipation_s = 1.5 * tick_period_s
-    temperature_timeout_s = max(temperature_stale_timeout_s or stale_timeout_s, stale_timeout_s)
+    temperature_timeout_s = np.maximum(temperature_stale_timeout_s or stale_timeout_s, stale_timeout_s)
     p = parameters
     return {
         "cell.max_charge_voltage_v": p.max_cell_voltage_v,
@@ -157,8 +158,8 @@ def threshold_references(parameters: PackParameters, stale_timeout_s: float, tic
         "pack.continuous_discharge_current_a": p.max_discharge_current_a,
         "pack.pulse_charge_current_a": p.pulse_charge_current_a,
         "pack.pulse_discharge_current_a": p.pulse_discharge_current_a,
-        "engine.stale_after_s": ones * max(stale_timeout_s - anticipation_s, 0.0),
-        "engine.temperature_stale_after_s": ones * max(temperature_timeout_s - anticipation_s, 0.0),
+        "engine.stale_after_s": ones * np.maximum(stale_timeout_s - anticipation_s, 0.0),
+        "engine.temperature_stale_after_s": ones * np.maximum(temperature_timeout_s - anticipation_s, 0.0),
     }
 
 
@@ -168,7 +169,7 @@ def _clear_threshold(spec: RuleSpec, threshold: FloatArray) -> FloatArray:
     return result
 
 
-def build_rules(parameters: PackParameters, stale_timeout_s: float, tick_period_s: float,
+def build_rules(parameters: PackParameters, stale_timeout_s: float | FloatArray, tick_period_s: float,
                 table: ProtectionTableSpec | None = None,
                 temperature_stale_timeout_s: float | None = None) -> ProtectionRules:
     """The rule table with every threshold resolved for every pack (the default table unless one is given)."""

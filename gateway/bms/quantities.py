@@ -47,6 +47,9 @@ class Quantity(StrEnum):
     SENSOR_HEATING_EXCESS_C = "sensor_heating_excess_c"  # above the median of the other sensors, filtered
     CELL_LEAK_C_RATE = "cell_leak_c_rate"  # estimated leak of a cell standing out from its peers, in C
     CURRENT_REVERSAL_RATIO = "current_reversal_ratio"  # reversal rate of large current steps / the rate that warns
+    # the bits a pack's own BMS sets (the common battery CAN protocol's frame 0x359), as numbers; 0 if not reported
+    PACK_PROTECTION_FLAGS = "pack_protection_flags"
+    PACK_WARNING_FLAGS = "pack_warning_flags"
 
 
 QUANTITY_ROWS: dict[Quantity, int] = {quantity: row for row, quantity in enumerate(Quantity)}
@@ -137,6 +140,9 @@ def compute_quantities(inputs: BmsInputs, parameters: PackParameters, readings: 
     current = inputs.pack_current_a
     peak = inputs.peak_discharge_current_a if inputs.peak_discharge_current_a is not None else -current
     flags = inputs.pack_fault_flags
+    reports = inputs.reports
+    protection_bits = np.zeros(len(current)) if reports is None else np.nan_to_num(reports.protection_flags)
+    warning_bits = np.zeros(len(current)) if reports is None else np.nan_to_num(reports.warning_flags)
     thermistors = ((temps <= sensors.thermistor_open_c) | (temps >= sensors.thermistor_shorted_c)).sum(axis=1)
     contactor_fault = ((flags & CONTACTOR_FLAG) != 0) | (inputs.contactor_state == int(ContactorState.FAULT)) \
         | contactor_overdue
@@ -148,7 +154,7 @@ def compute_quantities(inputs: BmsInputs, parameters: PackParameters, readings: 
         (flags & INSULATION_FLAG) != 0, contactor_fault, _max(np.where(parameters.cell_mask, model_residual_v,
                                                                         np.nan)) * 1e3,
         _max(predictive.resistance_excess), _max(predictive.heating_excess_c), _max(predictive.standing_leak_c_rate),
-        predictive.current_reversal_ratio,
+        predictive.current_reversal_ratio, protection_bits, warning_bits,
     )
     per_cell = {Quantity.CELL_RESISTANCE_EXCESS: predictive.resistance_excess,
                 Quantity.SENSOR_HEATING_EXCESS_C: predictive.heating_excess_c,

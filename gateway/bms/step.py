@@ -127,13 +127,18 @@ def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters, rul
     readings = screen(inputs, parameters)
     trends, trend_values = trends_step(state.trends, readings.temperature_c, readings.cell_voltage_v,
                                        inputs.pack_current_a, parameters.capacity_ah, dt_s, safety.trends)
-    overdue = contactor_overdue(state.actions, inputs.contactor_state, safety.contactor_open_timeout_s)
+    # a pack that switches its contactor itself is never asked to open it: no request can be overdue
+    overdue = contactor_overdue(state.actions, inputs.contactor_state, safety.contactor_open_timeout_s) \
+        & parameters.contactor_reported
     quantities = compute_quantities(inputs, parameters, readings, trend_values, trends.residual_v, overdue,
                                     state.predictive_warnings, safety.sensors)
     protection = protection_step(state.protection, rules, quantities, dt_s, requests)
     action_state, actions = actions_step(state.actions, protection, rules, safety.thermal, quantities, dt_s)
     fresh = communicating(protection, rules) & np.isfinite(inputs.data_age_s) & np.isfinite(inputs.temperature_age_s)
     cell_temperature = parameters.cell_temperature_c(inputs.temperature_c, UNKNOWN_TEMPERATURE_C)
+    # Cells made up from a pack's extremes are no physical cells: nothing bleeds on them, and the predictive
+    # statistics, which compare a cell with its peers, have no peers to compare.
+    measured_by_extremes = parameters.cells_from_extremes
     measured = inputs.cell_voltage_new if inputs.cell_voltage_new is not None else parameters.cell_mask
     estimator = estimator_step(state.estimator, inputs.pack_current_a, inputs.cell_voltage_v, cell_temperature,
                                measured, fresh, dt_s, parameters.estimator, parameters.estimator_settings)
@@ -145,10 +150,11 @@ def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters, rul
     balancing_state, balancing = balancing_step(state.balancing, BalancingInputs(
         cells.soc, cells.soc_sigma, cells.capacity_ah, parameters.cell_mask, inputs.pack_current_a,
         quantities[Quantity.MIN_TEMPERATURE_C], quantities[Quantity.MAX_TEMPERATURE_C], fresh,
-        allowed=(severity < int(Severity.ALARM)) & (latched_mask == 0) & admission), dt_s, safety.balancing)
+        allowed=(severity < int(Severity.ALARM)) & (latched_mask == 0) & admission & ~measured_by_extremes), dt_s,
+        safety.balancing)
     predictive, warnings = predictive_step(state.predictive, PredictiveInputs(
-        inputs.pack_current_a, inputs.cell_voltage_v, inputs.temperature_c, cells.soc, cells.soc_sigma, fresh,
-        inputs.cell_voltage_new, balancing.mask), parameters, dt_s, safety.predictive)
+        inputs.pack_current_a, inputs.cell_voltage_v, inputs.temperature_c, cells.soc, cells.soc_sigma,
+        fresh & ~measured_by_extremes, inputs.cell_voltage_new, balancing.mask), parameters, dt_s, safety.predictive)
     growth = 1.0 + cells.delta_r0_ohm / parameters.estimator.reference_pulse_resistance_ohm
     pack = pack_figures(cells.soc, cells.soc_sigma, cells.capacity_ah, growth, parameters.capacity_ah,
                         parameters.cell_mask, parameters.estimator_settings.end_of_life_resistance_growth)
@@ -162,7 +168,8 @@ def bms_step(state: BmsState, inputs: BmsInputs, parameters: PackParameters, rul
         max_temperature_c=quantities[Quantity.MAX_TEMPERATURE_C],
         max_cell_soc=pack.max_cell_soc, min_cell_soc=pack.min_cell_soc,
         cells=CellConditions.from_estimator(estimator, cells.soc, cell_temperature),
-        allowed=allowed, action_factor=actions.limit_factor), parameters, dt_s, safety.limits)
+        allowed=allowed, action_factor=actions.limit_factor, reports=inputs.reports), parameters, dt_s,
+        safety.limits)
     outputs = BmsOutputs(fresh, quantities, cells, pack, limits, severity, actions, latched_mask,
                          unacknowledged_mask, balancing)
     return BmsState(protection, estimator, usage, trends, action_state, limits_state, predictive, warnings,

@@ -14,6 +14,7 @@ from gateway.domain.measurement import BoundField, CommandKind
 class EncodedFrame:
     arbitration_id: int
     data: bytes
+    is_extended_id: bool = True  # False: an 11-bit identifier, as its DBC message defines it
 
 
 class FrameEncoder:
@@ -40,14 +41,15 @@ class FrameEncoder:
         arbitration_id = protocol.frame_id(message, node_address)
         values = dict(binding.constants) | dict(signals)
         if protocol.counter_signal is None or protocol.crc_signal is None:
-            return EncodedFrame(arbitration_id, bytes(binding.message.encode(values, scaling=True, strict=False)))
+            return EncodedFrame(arbitration_id, bytes(binding.message.encode(values, scaling=True, strict=False)),
+                                bool(binding.message.is_extended_frame))
         counter = self._counters.get(arbitration_id, -1) + 1
         self._counters[arbitration_id] = counter % COUNTER_MODULO
         values[protocol.counter_signal] = counter % COUNTER_MODULO
         values[protocol.crc_signal] = 0
         data = bytearray(binding.message.encode(values, scaling=True, strict=False))
         data[protocol.crc_byte] = frame_crc(arbitration_id, bytes(data), protocol.crc_byte)
-        return EncodedFrame(arbitration_id, bytes(data))
+        return EncodedFrame(arbitration_id, bytes(data), bool(binding.message.is_extended_frame))
 
     def encode_fields(
         self, node_address: int, values: Mapping[tuple[BoundField, int], float]

@@ -70,6 +70,7 @@ class _BindingSpec(BaseModel):
     integrity: _IntegritySpec | None = None
     messages: dict[str, _MessageSpec]
     polls: dict[str, _PollSpec] = Field(default_factory=dict)  # request/response schedules (runtime/poller.py)
+    stale_timeout_s: float = Field(default=0.0, ge=0.0, le=60.0)  # for packs that send only about once a second
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,7 @@ class PackProtocol:
     addressing: Addressing = "node_bits"
     gateway_address: int = 0xF9
     polls: dict[str, PollBinding] = field(default_factory=dict)
+    stale_timeout_s: float = 0.0  # the shortest stale timeout its packs support (the engine's, if longer, applies)
 
     @property
     def node_mask(self) -> int:
@@ -263,7 +265,7 @@ def _compile(spec: _BindingSpec, database: Any, path: Path) -> PackProtocol:
     return PackProtocol(spec.protocol, node_bits, integrity.counter_signal if integrity else None,
                         integrity.crc_signal if integrity else None, crc_byte,
                         integrity.max_counter_step if integrity else 0, messages, spec.addressing,
-                        spec.gateway_address, polls)
+                        spec.gateway_address, polls, spec.stale_timeout_s)
 
 
 def _compile_polls(spec: _BindingSpec, messages: dict[str, MessageBinding], path: Path,

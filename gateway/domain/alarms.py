@@ -42,6 +42,7 @@ class AlarmCode(IntEnum):
     LOCAL_HEATING = 22
     SOC_DRIFT = 23
     CURRENT_INSTABILITY = 24
+    PACK_PROTECTION = 25
 
     @property
     def label(self) -> str:
@@ -80,4 +81,6 @@ ALARM_DESCRIPTIONS: dict[AlarmCode, str] = {
     AlarmCode.LOCAL_HEATING: "predictive: a cell heats relative to its neighbours",
     AlarmCode.SOC_DRIFT: "predictive: a cell's SoC drifts from its peers (self-discharge, soft short)",
     AlarmCode.CURRENT_INSTABILITY: "predictive: the pack current behaves unstably",
+    AlarmCode.PACK_PROTECTION: "the pack's own BMS sets a protection (alarm) or warning bit of the common battery "
+                               "CAN protocol",
 }

@@ -11,6 +11,23 @@ class ScalarField(StrEnum):
     CONTACTOR_STATE = "contactor_state"
     BALANCING_ACTIVE = "balancing_active"
     PACK_FAULT_FLAGS = "pack_fault_flags"
+    # what a pack that reports only extremes says (the common battery CAN protocol, docs/battery-can.md)
+    MIN_CELL_VOLTAGE_V = "min_cell_voltage_v"
+    MAX_CELL_VOLTAGE_V = "max_cell_voltage_v"
+    MIN_TEMPERATURE_C = "min_temperature_c"
+    MAX_TEMPERATURE_C = "max_temperature_c"
+    PACK_TEMPERATURE_C = "pack_temperature_c"
+    # the pack's own BMS: its limits, enable flags, estimates and alarm bits
+    PACK_CHARGE_VOLTAGE_LIMIT_V = "pack_charge_voltage_limit_v"
+    PACK_CHARGE_CURRENT_LIMIT_A = "pack_charge_current_limit_a"
+    PACK_DISCHARGE_CURRENT_LIMIT_A = "pack_discharge_current_limit_a"
+    PACK_DISCHARGE_VOLTAGE_LIMIT_V = "pack_discharge_voltage_limit_v"
+    PACK_CHARGE_ENABLED = "pack_charge_enabled"
+    PACK_DISCHARGE_ENABLED = "pack_discharge_enabled"
+    PACK_REPORTED_SOC = "pack_reported_soc"
+    PACK_REPORTED_SOH = "pack_reported_soh"
+    PACK_PROTECTION_FLAGS = "pack_protection_flags"
+    PACK_WARNING_FLAGS = "pack_warning_flags"
 
 
 class ArrayField(StrEnum):

@@ -18,7 +18,8 @@ from gateway.domain.alarms import ALARM_DESCRIPTIONS, AlarmCode, Severity
 
 FLAG_QUANTITIES = frozenset({Quantity.IMPLAUSIBLE_READINGS, Quantity.PACK_FAULT_FLAGS,
                              Quantity.OPEN_OR_SHORTED_THERMISTORS, Quantity.FROZEN_READINGS,
-                             Quantity.INSULATION_FAULT, Quantity.CONTACTOR_FAULT})
+                             Quantity.INSULATION_FAULT, Quantity.CONTACTOR_FAULT, Quantity.PACK_PROTECTION_FLAGS,
+                             Quantity.PACK_WARNING_FLAGS})
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ class Staleness:
         carried = {bound.field for name in poll.responses for bound in protocol.messages[name].bindings.values()}
         limit = math.inf
         if carried & {ArrayField.CELL_VOLTAGE_V, ScalarField.PACK_VOLTAGE_V, ScalarField.PACK_CURRENT_A}:
-            limit = self.measurements_s
+            limit = max(self.measurements_s, protocol.stale_timeout_s)  # a protocol's own timeout may be longer
         if ArrayField.TEMPERATURE_C in carried:
             limit = min(limit, self.temperatures_s)
         return limit

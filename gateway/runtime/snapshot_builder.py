@@ -53,6 +53,14 @@ def _row(values: np.ndarray, count: int) -> tuple[float, ...]:
     return tuple(values[:count].tolist())
 
 
+def _extremes_only(values: tuple[float, ...]) -> tuple[float, ...]:
+    """A pack that reports only its extremes: the lowest first, the highest last, and NaN between, where the BMS
+    works on made-up cells (runtime/cells_from_extremes.py) that no output should show as readings."""
+    if len(values) < 3:
+        return values
+    return (values[0], *(math.nan,) * (len(values) - 2), values[-1])
+
+
 @dataclass(frozen=True)
 class RemoteFlags:
     """What clients set through the command path (gateway.runtime.remote_control, command_port)."""
@@ -81,7 +89,7 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
     for i, layout in enumerate(parameters.layouts):
         online = bool(outputs.fresh[i])
         present = present_rules(state.protection, rules, outputs.quantities, i) if outputs.severity[i] > 0 else ()
-        alarms = {alarm.code: alarm.severity for alarm in present}
+        alarms = {alarm.code: alarm.severity for alarm in alarm_list(present)}  # of one code, the highest
         never_seen = not np.isfinite(inputs.data_age_s[i]) and not np.isfinite(inputs.temperature_age_s[i])
         if never_seen:
             pack_state = PackState.NOT_SEEN
@@ -90,6 +98,10 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
         else:
             pack_state = _STATE_OF_SEVERITY[max(alarms.values(), default=Severity.NONE)]
         cells, sensors = layout.series_cells, layout.temperature_sensors
+        volts = _row(inputs.cell_voltage_v[i], cells) if online else (math.nan,) * cells
+        temperatures = _row(inputs.temperature_c[i], sensors) if online else (math.nan,) * sensors
+        if layout.reporting.cells_from_extremes:
+            volts, temperatures = _extremes_only(volts), _extremes_only(temperatures)
         try:
             contactor = ContactorState(int(inputs.contactor_state[i]))
         except ValueError:
@@ -105,8 +117,8 @@ def build_snapshot(sequence: int, site_name: str, parameters: PackParameters, in
             cell_model=layout.cell_model.cell_id,
             pack_voltage_v=float(inputs.pack_voltage_v[i]) if online else math.nan,
             pack_current_a=float(inputs.pack_current_a[i]) if online else math.nan,
-            cell_voltage_v=_row(inputs.cell_voltage_v[i], cells) if online else (math.nan,) * cells,
-            temperature_c=_row(inputs.temperature_c[i], sensors) if online else (math.nan,) * sensors,
+            cell_voltage_v=volts,
+            temperature_c=temperatures,
             cell_soc=_row(cell.soc[i], cells),
             soc=float(outputs.soc[i]),
             soh=float(outputs.soh[i]),

@@ -1,9 +1,12 @@
-"""Non-blocking receive of gateway commands from one bus: poll, decode (to_pack), count rejects."""
+"""Non-blocking receive of gateway commands from one bus: poll, decode (to_pack), count rejects.
+
+A `link_layer` (a J1939 bus: `j1939_bus.J1939BusLink.take`) sees every frame first and keeps those it takes from the
+decoder."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import can
 
@@ -13,14 +16,17 @@ from gateway.domain.frames import CanFrame
 from gateway.errors import FrameRejected
 
 MAX_FRAMES_PER_POLL = 512
+LinkLayer = Callable[[CanFrame], bool]
 
 
 class CommandReceiver:
-    def __init__(self, bus_name: str, bus: can.BusABC, protocols: Iterable[PackProtocol]) -> None:
+    def __init__(self, bus_name: str, bus: can.BusABC, protocols: Iterable[PackProtocol],
+                 link_layer: LinkLayer | None = None) -> None:
         unique = {protocol.name: protocol for protocol in protocols}
         self.bus_name = bus_name
         self._bus = bus
         self._decoder = FrameDecoder(unique.values(), direction="to_pack")
+        self._link_layer = link_layer
         self.received = 0
         self.receive_errors = 0
         self.rejected: Counter[str] = Counter()
@@ -43,6 +49,8 @@ class CommandReceiver:
             frame = CanFrame(self.bus_name, message.arbitration_id, bytes(message.data), message.timestamp,
                              message.is_extended_id)
             try:
+                if self._link_layer is not None and self._link_layer(frame):
+                    continue
                 decoded.append(self._decoder.decode(frame))
             except FrameRejected as rejected:
                 self.rejected[rejected.reason] += 1

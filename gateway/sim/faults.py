@@ -15,7 +15,13 @@ Physical faults (applied here, before every physics step):
   unstable_current
              the pack current swings: magnitude x 0.25 C is added to the load's request, with the sign
              alternating every second (a square wave of period 2 s)
-Frame faults (silent, garbage_frames, bad_crc, bad_counter) are applied where frames are sent.
+Frame faults (silent, garbage_frames, bad_crc, bad_counter) are applied where frames are sent; bad_crc and
+bad_counter need a protocol with a CRC and counter (not J1939).
+J1939 faults (packs whose protocol has `addressing: j1939`, gateway/sim/j1939_faults.py):
+  dtc        the trouble code `spn`/`fmi` is active in the pack's DM1 (sent every second); `lamp` amber_warning
+             (default) or red_stop is on while it is; two or more active codes make a multi-packet DM1 (BAM)
+  readdress  the pack claims `address` (Address Claimed with its NAME) and speaks from there; with duration_s it
+             claims its own address again at the end; it moves between transport sessions, never during one
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gateway.codec.can_encoder import EncodedFrame
 from gateway.codec.integrity import frame_crc
 from gateway.codec.protocol import MessageBinding, PackProtocol
@@ -12,7 +14,7 @@ CRC_CORRUPTION = 0x5A  # any non-zero XOR makes the CRC byte wrong
 def corrupt_crc(frame: EncodedFrame, crc_byte: int) -> EncodedFrame:
     data = bytearray(frame.data)
     data[crc_byte] ^= CRC_CORRUPTION
-    return EncodedFrame(frame.arbitration_id, bytes(data))
+    return replace(frame, data=bytes(data))
 
 
 class CounterFreezer:
@@ -39,4 +41,4 @@ class CounterFreezer:
         raw[protocol.counter_signal] = counter
         data = bytearray(binding.message.encode(raw, scaling=False, strict=False))
         data[protocol.crc_byte] = frame_crc(frame.arbitration_id, bytes(data), protocol.crc_byte)
-        return EncodedFrame(frame.arbitration_id, bytes(data))
+        return replace(frame, data=bytes(data))

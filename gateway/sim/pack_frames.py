@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from gateway.codec.can_encoder import EncodedFrame, FrameEncoder
 from gateway.domain.measurement import ArrayField, BoundField, IdentityField, ScalarField
+from gateway.domain.pack_reporting import SAFETY_REPORTS
+from gateway.sim.pack_bms import PackReport
 
 FieldKey = tuple[BoundField, int]
 
@@ -58,10 +60,16 @@ class PackFrames:
         carried = {key: value for key, value in values.items() if key in self._carried}
         return self._encoder.encode_fields(self._node, carried) if carried else []
 
+    @property
+    def carries_report(self) -> bool:
+        """The protocol carries what a pack's own BMS reports (`PackReport`: extremes, own limits, alarm bits)."""
+        return any((field, -1) in self._carried for field in SAFETY_REPORTS)
+
     def status(self, *, pack_voltage_v: float, pack_current_a: float, contactor_state: int,
                balancing_active: bool, fault_flags: int,
-               cell_voltage_v: Sequence[float]) -> list[EncodedFrame]:
-        """The status frame(s) first, then every cell-voltage page in cell order."""
+               cell_voltage_v: Sequence[float], report: PackReport | None = None) -> list[EncodedFrame]:
+        """The status frame(s) first, then every cell-voltage page in cell order; with the pack BMS's `report`,
+        its fields too (in the same frames as the status where they share one, as 0x356 does)."""
         values: dict[FieldKey, float] = {
             (ScalarField.PACK_VOLTAGE_V, -1): pack_voltage_v,
             (ScalarField.PACK_CURRENT_A, -1): pack_current_a,
@@ -69,6 +77,8 @@ class PackFrames:
             (ScalarField.BALANCING_ACTIVE, -1): int(balancing_active),
             (ScalarField.PACK_FAULT_FLAGS, -1): fault_flags,
         }
+        if report is not None:
+            values |= {(field, -1): value for field, value in report.values().items()}
         for index, voltage in enumerate(cell_voltage_v):
             values[(ArrayField.CELL_VOLTAGE_V, index)] = round(voltage, 3)
         return self._encode(values)

@@ -20,7 +20,10 @@ from gateway.settings import SimulatedPack, SimulationSettings
 from gateway.sim.faults import FaultSchedule, apply_physical_faults, requested_current_a
 from gateway.sim.frame_faults import CounterFreezer, corrupt_crc
 from gateway.sim.garbage import GarbageFrames
+from gateway.sim.j1939_faults import j1939_fault_problems
+from gateway.sim.j1939_node import j1939_node_for
 from gateway.sim.load_profile import LoadProfile
+from gateway.sim.pack_bms import pack_report
 from gateway.sim.pack_frames import PackFrames, SimulatedIdentity, array_capacity
 from gateway.sim.pack_model import PackModel
 from gateway.sim.poll_answers import PollAnswers
@@ -62,6 +65,9 @@ class PackSimulator:
         self._frames = self._poll_answers.unsolicited  # all of them, unless the protocol is polled
         self._fault_rng = seeded_rng(settings.seed, index, 1)
         self._garbage = GarbageFrames(protocol, pack.node_address, self._fault_rng)
+        self.j1939 = j1939_node_for(pack, encoder, self.identity, self.faults,
+                                    lambda arbitration_id, data: self._transmit(arbitration_id, data,
+                                                                                is_extended_id=True))
         self._freezer = CounterFreezer(protocol)
         self._temperature_period_s = settings.temperature_period_s
         self._next_temperature_s = 0.0
@@ -88,7 +94,7 @@ class PackSimulator:
                   (ArrayField.TEMPERATURE_C, pack.temperature_sensors, "temperature_sensors"))
         for field, count, name in arrays:
             carried = array_capacity(encoder, field)
-            if count > carried:
+            if 0 < carried < count:  # none: the protocol reports only the extremes, of any number of cells
                 problems.append(Problem("simulation", f"{key}.{name}",
                                         f"{count} exceeds the {carried} protocol {pack.protocol} carries",
                                         f"use at most {carried}"))
@@ -97,6 +103,7 @@ class PackSimulator:
                 problems.append(Problem("simulation", f"{key}.faults[{number}].cell",
                                         f"cell {fault.cell} does not exist ({pack.series_cells} cells)",
                                         f"use a cell number from 1 to {pack.series_cells}"))
+        problems += j1939_fault_problems(pack, protocol, key)
         if problems:
             raise ConfigError(problems)
         return cls(pack, index=index, settings=settings, cell=cell, protocol=protocol, bus=bus)
@@ -126,6 +133,12 @@ class PackSimulator:
                 self._next_temperature_s = self.time_s + self._temperature_period_s
         self._send_garbage(dt_s)
 
+    def pump(self, now: float) -> None:
+        """A J1939 pack sends what is due at real time `now` (BAM packets, DM1, address claims); others nothing."""
+        if self.j1939 is not None:
+            self.j1939.pump(now, self.time_s, silent=self.silent)
+            self.node_address = self.j1939.address
+
     # --- sending --------------------------------------------------------------------------------
 
     @property
@@ -135,10 +148,11 @@ class PackSimulator:
     def send_status(self, frames: PackFrames | None = None) -> None:
         model = self.model
         state = ContactorState.CLOSED if model.contactor_closed else ContactorState.OPEN
-        self._send_pack_frames((frames or self._frames).status(
+        frames = frames or self._frames
+        self._send_pack_frames(frames.status(
             pack_voltage_v=model.pack_voltage_v, pack_current_a=model.current_a, contactor_state=int(state),
             balancing_active=model.balancing_active, fault_flags=0,
-            cell_voltage_v=model.cell_voltage_v.tolist()))
+            cell_voltage_v=model.cell_voltage_v.tolist(), report=pack_report(model) if frames.carries_report else None))
 
     def send_temperatures(self, frames: PackFrames | None = None) -> None:
         self._send_pack_frames((frames or self._frames).temperatures(self.model.sensor_temperature_c.tolist()))
@@ -155,6 +169,9 @@ class PackSimulator:
     def _send_pack_frames(self, frames: list[EncodedFrame]) -> None:
         if self.silent:
             return
+        if self.j1939 is not None:  # J1939 frames carry no CRC or counter; the node addresses and paces them
+            self.j1939.send(frames)
+            return
         bad_crc = self.faults.active("bad_crc", self.time_s)
         corrupt_fraction = max((f.magnitude for f in bad_crc), default=0.0)
         freeze = self.faults.any_active("bad_counter", self.time_s)
@@ -165,7 +182,7 @@ class PackSimulator:
                 frame = self._freezer.apply(frame)
             if corrupt_fraction > 0.0 and self._fault_rng.random() < corrupt_fraction:
                 frame = corrupt_crc(frame, self.protocol.crc_byte)
-            self._transmit(frame.arbitration_id, frame.data, is_extended_id=True)
+            self._transmit(frame.arbitration_id, frame.data, is_extended_id=frame.is_extended_id)
 
     def _send_garbage(self, dt_s: float) -> None:
         garbage = self.faults.active("garbage_frames", self.time_s)

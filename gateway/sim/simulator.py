@@ -3,7 +3,8 @@
 Simulated time advances in fixed ticks of `status_period_s` (longer when `time_scale` would make a
 tick shorter than MIN_REAL_TICK_S): every tick each pack steps its physics and sends its status and
 cell voltages, temperatures every `temperature_period_s`. Commands are polled (never blocking the
-event loop) every POLL_INTERVAL_S of real time and answered at once.
+event loop) every POLL_INTERVAL_S of real time and answered at once. J1939 packs are pumped as often,
+in real time: their multi-packet messages go out one BAM packet at a time (gateway/sim/j1939_node.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from gateway.bms.cell_model import CellModel, load_cell_model
 from gateway.codec.protocol import PackProtocol, load_protocol
 from gateway.errors import ConfigError, Problem
 from gateway.settings import SimulationSettings
-from gateway.sim.command_receiver import CommandReceiver
+from gateway.sim.command_receiver import CommandReceiver, LinkLayer
+from gateway.sim.j1939_bus import J1939BusLink
 from gateway.sim.pack_simulator import PackSimulator
 from gateway.sim.truth import TruthWriter
 
@@ -68,10 +70,13 @@ class Simulation:
                                                      protocol=protocols[pack.protocol],
                                                      cell=cells[pack.cell_model]))
         self.packs = tuple(packs)
-        self.receivers = tuple(
-            CommandReceiver(name, buses[name], [p.protocol for p in packs if p.bus_name == name])
-            for name in dict.fromkeys(p.bus_name for p in packs)
-        )
+        self.clock: Callable[[], float] = time.monotonic  # real time of the J1939 link layer
+        receivers = []
+        for name in dict.fromkeys(p.bus_name for p in packs):
+            on_bus = [p for p in packs if p.bus_name == name]
+            receivers.append(CommandReceiver(name, buses[name], [p.protocol for p in on_bus],
+                                             self._j1939_link_layer(on_bus)))
+        self.receivers = tuple(receivers)
         self.real_tick_s = max(settings.status_period_s / settings.time_scale, MIN_REAL_TICK_S)
         self.sim_tick_s = self.real_tick_s * settings.time_scale
         self.time_s = 0.0
@@ -88,6 +93,16 @@ class Simulation:
             pack.tick(self.sim_tick_s)
             await asyncio.sleep(0)
         self.time_s += self.sim_tick_s
+
+    def _j1939_link_layer(self, packs: Sequence[PackSimulator]) -> LinkLayer | None:
+        nodes = [pack.j1939 for pack in packs if pack.j1939 is not None]
+        return J1939BusLink(nodes, lambda: self.clock()).take if nodes else None
+
+    def pump(self) -> None:
+        """Send what the J1939 packs have due now (BAM packets, DM1, address claims, transport replies)."""
+        now = self.clock()
+        for pack in self.packs:
+            pack.pump(now)
 
     def poll_commands(self) -> None:
         """Receive what is waiting on every bus and hand each command to the pack it addresses."""
@@ -114,6 +129,7 @@ class Simulation:
             next_tick = next_truth = loop.time()
             while stop is None or not stop.is_set():
                 self.poll_commands()
+                self.pump()
                 now = loop.time()
                 if now - next_tick > MAX_LAG_S:
                     next_tick = now

@@ -9,6 +9,7 @@ import pytest
 from gateway.bms.cell_model import load_cell_model
 from gateway.bms.inputs import BmsInputs
 from gateway.bms.pack_parameters import PackLayout, PackParameters
+from gateway.bms.pack_reports import PackReports
 from gateway.bms.predictive import PredictiveWarnings
 from gateway.bms.protection import active_alarms
 from gateway.bms.protection_rules import ProtectionRules
@@ -37,6 +38,9 @@ def test_each_quantity_is_the_one_its_name_says() -> None:
     x.temperature_age_s[:] = [0.4, 0.5]
     x.pack_fault_flags[:] = [0, 5 | 16]  # 16: insulation
     x.pack_voltage_v[:] = [15.0, 11.0]
+    reports = PackReports.unreported(2)
+    x = dataclasses.replace(x, reports=dataclasses.replace(reports, protection_flags=np.array([np.nan, 2.0 + 8.0]),
+                                                           warning_flags=np.array([np.nan, 16.0])))
     q = quantities_of(x, p)
     expected = {
         Quantity.MAX_CELL_VOLTAGE_V: [3.9, 3.8],
@@ -63,6 +67,8 @@ def test_each_quantity_is_the_one_its_name_says() -> None:
         Quantity.SENSOR_HEATING_EXCESS_C: "unknown",
         Quantity.CELL_LEAK_C_RATE: "unknown",
         Quantity.CURRENT_REVERSAL_RATIO: "unknown",
+        Quantity.PACK_PROTECTION_FLAGS: [0.0, 10.0],  # not reported: no bit
+        Quantity.PACK_WARNING_FLAGS: [0.0, 16.0],
     }
     assert set(expected) == set(Quantity)
     for quantity, values in expected.items():
