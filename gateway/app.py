@@ -44,7 +44,6 @@ from gateway.codec.register_map import RegisterMap, load_register_map
 from gateway.codec.sunspec_device import SunSpecDevice, SunSpecIdentity
 from gateway.codec.sunspec_ratings import PackRating
 from gateway.domain.measurement import ArrayField
-from gateway.domain.pack_reporting import PackReporting
 from gateway.errors import ConfigError, Problem
 from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.bus_events import bus_event
@@ -103,7 +102,6 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
             protocols[pack.protocol] = load_protocol(settings.mappings_dir, pack.protocol)
         if pack.cell_model not in models:
             models[pack.cell_model] = load_cell_model(settings.mappings_dir, pack.cell_model)
-    check_poll_periods(settings, protocols)
     parameters = pack_parameters(settings, models, protocols)
     rules = site_rules(settings, parameters, protocols)
     inverter = settings.inverter_can
@@ -163,7 +161,7 @@ def build_gateway(settings: GatewaySettings, *, replay: bool = False, record_pat
             bus_links = [PackLink(i, p.node_address, encoders[p.protocol], service.send) for i, p in bus_packs]
             links += bus_links
             poller = bus_poller(bus_settings, bus_packs, bus_links, protocols, ingest, service,
-                                Staleness(settings.engine.stale_timeout_s, settings.engine.temperature_stale_timeout_s))
+                                Staleness.of(settings.engine))
             if poller is not None:
                 services.append(poller)
         store = StateStore(settings.store.path)
@@ -238,41 +236,28 @@ def inverter_output(settings: GatewaySettings, hub: SnapshotHub, layout: Battery
     return output
 
 
-def check_poll_periods(settings: GatewaySettings, protocols: Mapping[str, PackProtocol]) -> None:
-    """A pack's own poll periods must name polls of its protocol."""
-    problems = []
-    for index, pack in enumerate(settings.packs):
-        polls = protocols[pack.protocol].polls
-        for name in pack.poll_periods_s:
-            if name not in polls:
-                problems.append(Problem("settings", f"packs[{index}].poll_periods_s.{name}",
-                                        f"protocol {pack.protocol} has no poll named {name!r}",
-                                        f"use one of {sorted(polls)}" if polls else "remove poll_periods_s: "
-                                        "this protocol is not polled"))
-    if problems:
-        raise ConfigError(problems)
-
-
 def pack_parameters(settings: GatewaySettings, models: Mapping[str, CellModel],
-                    protocols: Mapping[str, PackProtocol] | None = None) -> PackParameters:
-    """`protocols` by name: what each pack reports (every cell, its identity, ...: the default when not given)."""
+                    protocols: Mapping[str, PackProtocol]) -> PackParameters:
+    """`models` and `protocols` by name; a protocol says what its packs report (every cell, their identity, ...)."""
     return PackParameters.build([
         PackLayout(p.id, p.series_cells, p.temperature_sensors, models[p.cell_model],
-                   PackReporting() if protocols is None else pack_reporting(protocols[p.protocol]))
+                   pack_reporting(protocols[p.protocol]))
         for p in settings.packs
     ])
 
 
 def site_rules(settings: GatewaySettings, parameters: PackParameters | None = None,
                protocols: Mapping[str, PackProtocol] | None = None) -> ProtectionRules:
-    """The protection table resolved for the configured packs (their cell models loaded when not given). With their
-    `protocols`, a pack whose protocol sends only about once a second gets that protocol's longer stale timeout."""
+    """The protection table resolved for the configured packs (their protocols and cell models loaded when not
+    given); a pack whose protocol sends only about once a second gets that protocol's longer stale timeout."""
+    if protocols is None:
+        protocols = {p.protocol: load_protocol(settings.mappings_dir, p.protocol) for p in settings.packs}
     if parameters is None:
         models = {p.cell_model: load_cell_model(settings.mappings_dir, p.cell_model) for p in settings.packs}
-        parameters = pack_parameters(settings, models)
+        parameters = pack_parameters(settings, models, protocols)
     engine = settings.engine
-    stale_timeout_s = engine.stale_timeout_s if protocols is None else np.array(
-        [max(engine.stale_timeout_s, protocols[p.protocol].stale_timeout_s) for p in settings.packs])
+    staleness = Staleness.of(engine)
+    stale_timeout_s = np.array([staleness.measurements_timeout_s(protocols[p.protocol]) for p in settings.packs])
     return build_rules(parameters, stale_timeout_s, 1.0 / engine.tick_hz,
                        load_protection_table(settings.mappings_dir, settings.protection.table),
                        engine.temperature_stale_timeout_s)

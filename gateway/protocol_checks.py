@@ -1,5 +1,6 @@
-"""Settings checks that need the packs' protocols: a pack whose identifiers carry no address, and one that reports
-only its extremes (the common battery CAN protocol's packs, docs/battery-can.md)."""
+"""Settings checks that need the packs' protocols: a pack's own poll periods (docs/polling.md), a pack whose
+identifiers carry no address, and one that reports only its extremes (the common battery CAN protocol's packs,
+docs/battery-can.md)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def protocol_problems(settings: GatewaySettings, source: str) -> list[Problem]:
         if pack.protocol not in protocols:
             protocols[pack.protocol] = _loaded(settings.mappings_dir, pack.protocol)
         protocol = protocols[pack.protocol]
+        if protocol is not None and isinstance(pack, PackSettings):
+            problems += _poll_period_problems(source, key, pack, protocol)
         if protocol is None or protocol.addressing != "node_bits" or protocol.node_address_bits:
             continue
         if pack.node_address != 0:
@@ -50,6 +53,12 @@ def protocol_problems(settings: GatewaySettings, source: str) -> list[Problem]:
                                     f"{pack.temperature_sensors} sensor cannot hold both",
                                     f"set temperature_sensors = {MIN_SENSORS_FROM_EXTREMES} or more"))
     return problems
+
+
+def _poll_period_problems(source: str, key: str, pack: PackSettings, protocol: PackProtocol) -> list[Problem]:
+    fix = f"use one of {sorted(protocol.polls)}" if protocol.polls else "remove poll_periods_s: not a polled protocol"
+    return [Problem(source, f"{key}.poll_periods_s.{name}", f"protocol {pack.protocol} has no poll named {name!r}", fix)
+            for name in pack.poll_periods_s if name not in protocol.polls]
 
 
 def _loaded(mappings_dir: Path, name: str) -> PackProtocol | None:

@@ -9,6 +9,9 @@ from pathlib import Path
 from gateway.config_loader import load_settings
 from gateway.settings import GatewaySettings
 
+# TOML: a site with none of the outputs (in-process tests that read the snapshots); put it before other tables
+OUTPUTS_OFF = "[modbus]\nenabled = false\n[opcua]\nenabled = false\n[prometheus]\nenabled = false\n"
+
 
 def simulated_packs(name: str, pack_ids: Sequence[str], faults: Mapping[str, str] | None = None) -> str:
     """TOML: a virtual bus on a channel of its own, the packs `pack_ids` at node addresses 1, 2, ... with serial

@@ -1,5 +1,6 @@
-"""Settings checks of packs whose protocol carries no address (the common battery CAN protocol's packs): node 0,
-alone on their bus, not on the inverter's, and two sensors for the coldest and the hottest."""
+"""Settings checks that need the protocols: packs whose protocol carries no address (the common battery CAN
+protocol's packs: node 0, alone on their bus, not on the inverter's, two sensors for the coldest and the hottest),
+and a pack's own poll periods (only of polls its protocol has)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ id = "truck-1"
 bus = "trucks"
 node_address = 1
 """
+POLLED = ('\n[[packs]]\nid = "slot-1"\nbus = "trucks"\nnode_address = 9\nprotocol = "bmsgw-poll-v1"\n'
+          'poll_periods_s = {periods}\n')
 SECOND_PYLON = '\n[[packs]]\nid = "pylon-2"\nbus = "{bus}"\nnode_address = {node}\nprotocol = "battery-can-pack-v1"\n'
 
 
@@ -61,11 +64,19 @@ def test_one_such_pack_per_bus_at_node_0_loads(tmp_path: Path) -> None:
      "set temperature_sensors = 2 or more"),
     (SITE + '\n[[simulation.packs]]\nbus = "pylon"\nnode_address = 7\nprotocol = "battery-can-pack-v1"\n',
      "simulation.packs[0].node_address", "set node_address = 0"),
+    (SITE + POLLED.format(periods="{state = 0.5}"), "packs[2].poll_periods_s.state",
+     "use one of ['status', 'temperatures']"),
+    (SITE.replace('node_address = 1\n', 'node_address = 1\npoll_periods_s = {status = 0.5}\n'),
+     "packs[1].poll_periods_s.status", "remove poll_periods_s: not a polled protocol"),
 ])
 def test_errors_name_the_key_and_the_fix(tmp_path: Path, text: str, key: str, fix: str) -> None:
     message = loaded(tmp_path, text)
     assert key in message
     assert fix in message
+
+
+def test_a_pack_s_own_period_of_a_poll_its_protocol_has_loads(tmp_path: Path) -> None:
+    assert loaded(tmp_path, SITE + POLLED.format(periods="{status = 0.5}")) == ""
 
 
 def test_the_reference_protocol_keeps_its_node_addresses(tmp_path: Path) -> None:

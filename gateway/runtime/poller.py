@@ -23,6 +23,7 @@ from gateway.domain.measurement import ArrayField, ScalarField
 from gateway.domain.snapshot import PollStatistics
 from gateway.runtime.bus_counters import BusCounters
 from gateway.runtime.pack_link import PackLink
+from gateway.settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,19 @@ class Staleness:
     measurements_s: float  # cell voltages, pack voltage and current
     temperatures_s: float
 
+    @classmethod
+    def of(cls, engine: EngineSettings) -> Staleness:
+        return cls(engine.stale_timeout_s, engine.temperature_stale_timeout_s)
+
+    def measurements_timeout_s(self, protocol: PackProtocol) -> float:
+        """A protocol whose packs send only about once a second brings its own, longer timeout."""
+        return max(self.measurements_s, protocol.stale_timeout_s)
+
     def limit_s(self, protocol: PackProtocol, poll: PollBinding) -> float:
         carried = {bound.field for name in poll.responses for bound in protocol.messages[name].bindings.values()}
         limit = math.inf
         if carried & {ArrayField.CELL_VOLTAGE_V, ScalarField.PACK_VOLTAGE_V, ScalarField.PACK_CURRENT_A}:
-            limit = max(self.measurements_s, protocol.stale_timeout_s)  # a protocol's own timeout may be longer
+            limit = self.measurements_timeout_s(protocol)
         if ArrayField.TEMPERATURE_C in carried:
             limit = min(limit, self.temperatures_s)
         return limit

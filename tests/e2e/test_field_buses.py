@@ -20,7 +20,7 @@ from gateway.adapters.event_log import EventLog
 from gateway.app import build_gateway, run_gateway
 from gateway.domain.events import EventKind
 from gateway.domain.snapshot import GatewaySnapshot
-from tests.sites import site_in
+from tests.sites import OUTPUTS_OFF, site_in
 
 pytestmark = pytest.mark.e2e
 EXAMPLE = Path(__file__).parents[2] / "examples" / "field-buses.toml"
@@ -35,7 +35,7 @@ def field_site(tmp_path: Path) -> str:
     for bus in ("trucks", "cabinet", "storage"):
         text = text.replace(f'channel = "field-{bus}"', f'channel = "field-{bus}-{stamp}"')
     text = text.replace('load_scale_c = 0.3', f'load_scale_c = 0.3\ntime_scale = {TIME_SCALE}')
-    return text + "\n[modbus]\nenabled = false\n[opcua]\nenabled = false\n[prometheus]\nenabled = false\n"
+    return text + "\n" + OUTPUTS_OFF  # after the example: its site_name is a top-level key
 
 
 async def run_live(tmp_path: Path, log: Path) -> list[GatewaySnapshot]:

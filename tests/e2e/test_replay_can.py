@@ -15,10 +15,9 @@ import pytest
 
 from gateway.app import build_gateway, run_gateway
 from gateway.config_loader import load_settings
-from tests.sites import simulated_packs
+from tests.sites import OUTPUTS_OFF, simulated_packs
 
 pytestmark = pytest.mark.e2e
-OUTPUTS_OFF = "[modbus]\nenabled = false\n[opcua]\nenabled = false\n[prometheus]\nenabled = false\n"
 TICK_S = 0.1
 
 LiveState = tuple[float, str, bool, float, float, frozenset[str]]  # log time, pack, online, soc, ccl, alarms

@@ -19,7 +19,7 @@ from gateway.domain.alarms import AlarmCode, Severity
 from gateway.domain.snapshot import GatewaySnapshot
 from gateway.sim.pack_bms import pack_report
 from gateway.sim.simulator import Simulation
-from tests.sites import site_in
+from tests.sites import OUTPUTS_OFF, site_in
 
 SILENT_FROM_S = 6.0
 PACK = """
@@ -42,13 +42,7 @@ series_cells = 24
 temperature_sensors = 4
 initial_soc = 0.5
 """
-CONFIG = """
-[modbus]
-enabled = false
-[opcua]
-enabled = false
-[prometheus]
-enabled = false
+CONFIG = OUTPUTS_OFF + """
 [admission]
 confirm_s = 0.5  # admission stays on: a pack that cannot say who it is passes on its health alone
 [limits]

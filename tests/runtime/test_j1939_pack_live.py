@@ -21,15 +21,9 @@ from gateway.codec.j1939.transport import TransportSender, bam_frames
 from gateway.codec.protocol import load_protocol
 from gateway.domain.events import EventKind
 from gateway.settings import DEFAULT_MAPPINGS_DIR
-from tests.sites import site_in
+from tests.sites import OUTPUTS_OFF, site_in
 
-CONFIG = """
-[modbus]
-enabled = false
-[opcua]
-enabled = false
-[prometheus]
-enabled = false
+CONFIG = OUTPUTS_OFF + """
 [engine]
 identity_request_interval_s = 0.5
 [[buses]]

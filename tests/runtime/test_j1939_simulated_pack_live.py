@@ -12,20 +12,17 @@ from pathlib import Path
 
 from gateway.adapters.event_log import EventLog
 from gateway.app import build_gateway, run_gateway
+from gateway.codec.protocol import load_protocol
 from gateway.domain.events import EventKind
 from gateway.domain.states import AdmissionStatus
-from tests.sites import site_in
+from gateway.settings import DEFAULT_MAPPINGS_DIR
+from tests.sites import OUTPUTS_OFF, site_in
 
-STALE_TIMEOUT_S = 2.0  # the cell voltages come once a second: the default 1 s would flap (docs/j1939.md)
-CONFIG = """
-[modbus]
-enabled = false
-[opcua]
-enabled = false
-[prometheus]
-enabled = false
+# The engine keeps its default 1 s: the binding's own stale timeout (the cell voltages come once a second by BAM)
+# must keep the pack online.
+STALE_TIMEOUT_S = load_protocol(DEFAULT_MAPPINGS_DIR, "j1939-hvess-v1").stale_timeout_s
+CONFIG = OUTPUTS_OFF + """
 [engine]
-stale_timeout_s = {stale}
 identity_request_interval_s = 0.5
 [admission]
 confirm_s = 1.0
@@ -58,7 +55,7 @@ RUN_S = 9.5
 async def test_the_simulator_plays_a_j1939_pack_the_gateway_follows_through_dtcs_and_a_new_address(
         tmp_path: Path) -> None:
     channel = f"j1939-sim-{time.monotonic_ns()}"
-    gateway = build_gateway(site_in(tmp_path, CONFIG.format(channel=channel, stale=STALE_TIMEOUT_S)))
+    gateway = build_gateway(site_in(tmp_path, CONFIG.format(channel=channel)))
     stop = asyncio.Event()
     runner = asyncio.create_task(run_gateway(gateway, stop))
     first_online: float | None = None
